@@ -1,0 +1,119 @@
+"""Frame sources and sinks: formats, order, bit depth, timestamps."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from vidcolor.errors import InputError, OutputError
+from vidcolor.media import iter_batches, natural_key, open_source
+from vidcolor.media.images import ImageSequenceSink, PhotoSink
+from vidcolor.media.video import VideoSource
+
+
+@pytest.mark.parametrize("key", ["mp4_aac", "mkv_opus", "10bit", "gray", "vfr", "odd"])
+def test_video_source_any_pixel_format_to_rgb8(clips, key):
+    src = open_source(clips[key])
+    frames = list(src)
+    assert src.kind == "video"
+    assert len(frames) == 12
+    assert all(f.rgb.dtype == np.uint8 and f.rgb.shape == (src.height, src.width, 3) for f in frames)
+    assert [f.index for f in frames] == list(range(12))
+    # B&W content stays B&W whatever the pixel format: R, G and B agree closely
+    rgb = frames[5].rgb.astype(int)
+    assert np.abs(rgb[..., 0] - rgb[..., 1]).mean() < 2.5
+    # content really is the pan (not black): a plausible spread of grays
+    assert 20 < rgb.mean() < 235 and rgb.std() > 20
+    src.close()
+
+
+def test_video_source_keeps_every_timestamp(clips):
+    with av.open(str(clips["vfr"])) as c:
+        want = [(f.pts, float(f.time)) for f in c.decode(video=0)]
+    src = open_source(clips["vfr"])
+    got = [(f.pts, f.time) for f in src]
+    assert got == want
+    assert [round(t * 30) for _, t in got] == [0, 1, 2, 4, 5, 8, 9, 10, 14, 15, 16, 20]
+
+
+def test_odd_size_is_reported_exactly(clips):
+    src = open_source(clips["odd"])
+    assert (src.width, src.height) == (95, 63)
+
+
+def test_image_sequence_natural_order_and_gray(image_seq):
+    src = open_source(image_seq, fps=12)
+    frames = list(src)
+    assert [f.name for f in frames] == [f"frame{i}.png" for i in range(1, 13)]
+    assert src.kind == "images" and src.fps == Fraction(12) and src.frame_count == 12
+    assert frames[0].rgb.shape == (64, 96, 3) and frames[0].rgb.dtype == np.uint8
+    assert np.array_equal(frames[0].rgb[..., 0], frames[0].rgb[..., 2])
+    assert frames[3].time == pytest.approx(3 / 12)
+
+
+def test_image_glob_and_16bit(image_seq16):
+    src = open_source(str(image_seq16 / "img_*.png"))
+    frames = list(src)
+    assert len(frames) == 4 and src.bit_depth == 16
+    assert frames[2].rgb.dtype == np.uint16
+    assert int(frames[2].rgb.max()) > 255
+
+
+def test_single_photo(tmp_path):
+    p = tmp_path / "p.jpg"
+    cv2.imwrite(str(p), np.full((30, 40), 128, np.uint8))
+    src = open_source(p)
+    assert src.kind == "photo" and src.frame_count == 1
+    assert list(src)[0].rgb.shape == (30, 40, 3)
+
+
+def test_natural_key():
+    assert sorted(["f10.png", "f2.png", "f1.png"], key=natural_key) == ["f1.png", "f2.png", "f10.png"]
+
+
+def test_batches_split_on_size_change():
+    from vidcolor.media import Frame
+
+    fs = [Frame(i, np.zeros((4 + (i >= 3), 4, 3), np.uint8), i, i) for i in range(7)]
+    sizes = [len(b) for b in iter_batches(fs, 2)]
+    assert sizes == [2, 1, 2, 2]
+
+
+def test_image_sink_appears_only_on_finish(tmp_path):
+    out = tmp_path / "out"
+    sink = ImageSequenceSink(out)
+    sink.write(np.zeros((4, 4, 3), np.uint8), 0, "a.png")
+    assert not out.exists()
+    sink.finish()
+    assert [p.name for p in out.iterdir()] == ["a.png"]
+    assert not any(p.name.startswith(".") for p in tmp_path.iterdir())
+
+
+def test_image_sink_pattern_and_abort(tmp_path):
+    sink = ImageSequenceSink(tmp_path / "o" / "f_%03d.png")
+    sink.write(np.zeros((4, 4, 3), np.uint8), 0)
+    sink.write(np.zeros((4, 4, 3), np.uint8), 1)
+    sink.abort()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_photo_sink_refuses_second_frame(tmp_path):
+    sink = PhotoSink(tmp_path / "x.png")
+    sink.write(np.zeros((4, 4, 3), np.uint8))
+    with pytest.raises(OutputError):
+        sink.write(np.zeros((4, 4, 3), np.uint8))
+    sink.abort()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_video_source_errors(tmp_path, clips):
+    with pytest.raises(InputError, match="not found"):
+        VideoSource(tmp_path / "nope.mp4")
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"this is not a video" * 100)
+    with pytest.raises(InputError, match="cannot be opened as media"):
+        VideoSource(junk)

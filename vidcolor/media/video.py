@@ -1,0 +1,304 @@
+"""Video files through PyAV: a streaming source and a sink that keeps timing and audio.
+
+Source: any codec and pixel format FFmpeg decodes (gray, yuv420p, yuv420p10le,
+rgb24, ...) is converted to RGB uint8; every frame keeps its pts and time; a
+display-matrix rotation is applied so frames come out upright.
+
+Sink: H.264 (libx264, yuv420p) by default, or an archival codec (ffv1, prores);
+frames are encoded with the source's pts and time base so a variable frame rate
+survives; the source's audio streams are copied packet for packet when the
+output container accepts their codec, otherwise re-encoded (one-line notice).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterator
+
+import av
+import numpy as np
+
+from ..errors import InputError, OptionError, OutputError
+from .base import Frame, temp_path_for
+
+log = logging.getLogger("vidcolor")
+
+#: codec name -> (pixel format, default options)
+CODECS: dict[str, tuple[str, dict[str, str]]] = {
+    "libx264": ("yuv420p", {}),
+    "h264": ("yuv420p", {}),
+    "libx265": ("yuv420p", {}),
+    "ffv1": ("yuv444p", {"level": "3", "slicecrc": "1"}),
+    "prores": ("yuv422p10le", {"profile": "3"}),
+    "prores_ks": ("yuv422p10le", {"profile": "3"}),
+    "libvpx-vp9": ("yuv420p", {}),
+    "png": ("rgb24", {}),
+}
+SUBSAMPLED = {"yuv420p"}
+
+
+def _open_input(path: Path) -> av.container.InputContainer:
+    if not path.exists():
+        raise InputError(f"input not found: {path}")
+    if path.is_dir():
+        raise InputError(f"{path} is a folder with no images in it")
+    try:
+        return av.open(str(path), mode="r")
+    except av.FFmpegError as e:
+        raise InputError(f"{path} cannot be opened as media: {e.strerror or type(e).__name__} "
+                         "(not a video, or truncated/corrupt)") from None
+
+
+class VideoSource:
+    """Decode a video file's first video stream frame by frame (constant memory)."""
+
+    kind = "video"
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.container = _open_input(self.path)
+        if not self.container.streams.video:
+            self.container.close()
+            raise InputError(f"{self.path} has no video stream")
+        self.stream = self.container.streams.video[0]
+        self.time_base = self.stream.time_base or Fraction(1, 90000)
+        rate = self.stream.average_rate or self.stream.guessed_rate or self.stream.base_rate
+        self.fps = Fraction(rate) if rate else Fraction(25)
+        self.audio_streams = list(self.container.streams.audio)
+        self.rotation = 0
+        self._decoder = self._decode()
+        self._first = next(self._decoder, None)   # fail early: empty/corrupt files, true size
+        if self._first is None:
+            self.container.close()
+            raise InputError(f"{self.path} has a video stream but no decodable frames")
+        self.height, self.width = self._first.rgb.shape[:2]
+        n = self.stream.frames
+        if not n and self.stream.duration and self.time_base:
+            n = int(round(float(self.stream.duration * self.time_base * self.fps)))
+        elif not n and self.container.duration:
+            n = int(round(self.container.duration / 1e6 * float(self.fps)))
+        self.frame_count = n or None
+
+    def _decode(self) -> Iterator[Frame]:
+        i = 0
+        try:
+            for frame in self.container.decode(self.stream):
+                rgb = frame.to_ndarray(format="rgb24")
+                rot = int(round(getattr(frame, "rotation", 0) or 0)) % 360
+                if rot:
+                    self.rotation = rot
+                    rgb = np.ascontiguousarray(np.rot90(rgb, k=rot // 90))
+                t = float(frame.pts * self.time_base) if frame.pts is not None else i / float(self.fps)
+                yield Frame(i, rgb, frame.pts, t, duration=frame.duration or None)
+                i += 1
+        except av.FFmpegError as e:
+            raise InputError(f"{self.path} is truncated or corrupt: decoding stopped after {i} frames "
+                             f"({e.strerror or type(e).__name__})") from None
+
+    def __iter__(self) -> Iterator[Frame]:
+        if self._first is not None:
+            first, self._first = self._first, None
+            yield first
+        yield from self._decoder
+
+    def close(self) -> None:
+        self.container.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class VideoSink:
+    """Encode RGB frames to a video file written under a temporary name.
+
+    ``finish()`` flushes, copies the rest of the audio and renames the file to
+    its final name; ``abort()`` deletes it. Use as a context manager: an
+    exception inside the block aborts.
+    """
+
+    def __init__(self, path: str | os.PathLike, width: int, height: int, fps: Fraction,
+                 time_base: Fraction | None = None, codec: str = "libx264", crf: int | None = 18,
+                 preset: str | None = "medium", audio_from: str | os.PathLike | None = None,
+                 overwrite: bool = False, notify=None):
+        self.final = Path(path)
+        self.tmp = temp_path_for(self.final)
+        self.notify = notify or (lambda msg: log.warning(msg))
+        if codec not in CODECS:
+            raise OptionError(f"unsupported --codec {codec}; choose one of: {', '.join(sorted(CODECS))}")
+        pix_fmt, opts = CODECS[codec]
+        opts = dict(opts)
+        if codec in ("libx264", "h264", "libx265"):
+            if crf is not None:
+                opts["crf"] = str(crf)
+            if preset:
+                opts["preset"] = preset
+        elif codec == "libvpx-vp9" and crf is not None:
+            opts.update({"crf": str(crf), "b": "0"})
+        self.pad = (0, 0)
+        if pix_fmt in SUBSAMPLED and (width % 2 or height % 2):
+            # 4:2:0 stores chroma per 2x2 block, so frame sizes (and H.264 crop offsets) are even:
+            # pad one edge-replicated row/column rather than drop picture content.
+            self.pad = (height % 2, width % 2)
+            self.notify(f"note: {width}x{height} is odd; {codec} with 4:2:0 needs even sizes, writing "
+                        f"{width + self.pad[1]}x{height + self.pad[0]} (last row/column repeated); "
+                        "use --codec ffv1 to keep the exact size")
+        self._audio_in = None
+        self.out = None
+        try:
+            self.out = av.open(str(self.tmp), mode="w")
+        except (av.FFmpegError, ValueError) as e:
+            raise OutputError(f"cannot write {self.final}: unknown container '{self.final.suffix}' or unwritable "
+                              f"folder ({getattr(e, 'strerror', None) or e})") from None
+        try:
+            self.stream = self.out.add_stream(codec, rate=fps, options=opts)
+        except (av.FFmpegError, ValueError) as e:
+            self._cleanup()
+            raise OptionError(f"--codec {codec} cannot be stored in a {self.final.suffix} file ({e}); "
+                              "ffv1 goes in .mkv, prores_ks in .mov or .mkv") from None
+        self.stream.width = width + self.pad[1]
+        self.stream.height = height + self.pad[0]
+        self.stream.pix_fmt = pix_fmt
+        self.time_base = Fraction(time_base) if time_base else Fraction(1, 1) / Fraction(fps)
+        self.stream.codec_context.time_base = self.time_base
+        self.stream.time_base = self.time_base
+        self._audio: list[tuple] = []
+        if audio_from is not None:
+            self._setup_audio(Path(audio_from))
+        self._next_pts = 0
+        self._durations: dict[int, int] = {}
+        self.frames_written = 0
+
+    # --- audio -----------------------------------------------------------------
+    def _setup_audio(self, src: Path) -> None:
+        inp = av.open(str(src))
+        if not inp.streams.audio:
+            inp.close()
+            return
+        self._audio_in = inp
+        accepted = self.out.supported_codecs
+        for ia in inp.streams.audio:
+            name = ia.codec_context.name
+            if name in accepted:
+                oa = self.out.add_stream_from_template(ia)
+                self._audio.append((ia, oa, None, None))
+            else:
+                enc = "aac" if self.final.suffix.lower() in (".mp4", ".m4v", ".mov") else "libopus"
+                if enc not in accepted:
+                    enc = next((c for c in ("aac", "libopus", "flac", "mp3") if c in accepted), None)
+                if enc is None:
+                    self.notify(f"note: {self.final.suffix} cannot hold audio; audio stream {ia.index} dropped")
+                    continue
+                rate = ia.codec_context.sample_rate or 48000
+                if enc == "libopus" and rate not in (8000, 12000, 16000, 24000, 48000):
+                    rate = 48000
+                oa = self.out.add_stream(enc, rate=rate)
+                if ia.codec_context.layout:
+                    oa.layout = ia.codec_context.layout
+                resampler = av.AudioResampler(format=oa.codec_context.format or "fltp",
+                                              layout=oa.layout, rate=rate)
+                self.notify(f"note: {self.final.suffix} does not accept {name} audio; re-encoding it as {enc}")
+                self._audio.append((ia, oa, ia.codec_context, resampler))
+        self._audio_packets = inp.demux(*[a[0] for a in self._audio]) if self._audio else None
+        self._pending = None
+
+    def _mux_audio_until(self, t: float | None) -> None:
+        """Copy (or re-encode) audio packets with time <= t (None: all remaining)."""
+        if not self._audio or self._audio_packets is None:
+            return
+        by_in = {a[0].index: a for a in self._audio}
+        while True:
+            pkt = self._pending
+            if pkt is None:
+                try:
+                    pkt = next(self._audio_packets)
+                except StopIteration:
+                    self._audio_packets = None
+                    return
+                except av.FFmpegError:
+                    self._audio_packets = None
+                    return
+            if t is not None and pkt.dts is not None and pkt.time_base is not None \
+                    and float(pkt.dts * pkt.time_base) > t:
+                self._pending = pkt
+                return
+            self._pending = None
+            ia, oa, dec, resampler = by_in[pkt.stream.index]
+            if dec is None:
+                if pkt.dts is None:   # demuxer's flush packet: nothing to copy
+                    continue
+                pkt.stream = oa
+                self.out.mux(pkt)
+            else:
+                for fr in dec.decode(pkt):
+                    fr.pts = None
+                    for rf in resampler.resample(fr):
+                        self.out.mux(oa.encode(rf))
+
+    # --- video -----------------------------------------------------------------
+    def write(self, rgb: np.ndarray, pts: int | None = None, time: float | None = None,
+              duration: int | None = None) -> None:
+        """Encode one HxWx3 uint8 RGB frame at ``pts`` lasting ``duration`` (this sink's time base)."""
+        if self.pad != (0, 0):
+            rgb = np.pad(rgb, ((0, self.pad[0]), (0, self.pad[1]), (0, 0)), mode="edge")
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        frame.pts = self._next_pts if pts is None else pts
+        frame.time_base = self.time_base
+        if duration:
+            self._durations[frame.pts] = duration
+        self._next_pts = frame.pts + 1
+        self._mux_audio_until(float(frame.pts * self.time_base) if time is None else time)
+        self._mux_video(self.stream.encode(frame))
+        self.frames_written += 1
+
+    def _mux_video(self, packets) -> None:
+        for packet in packets:
+            # keep each frame's own duration (the last one matters for the average frame rate)
+            d = self._durations.pop(packet.pts, None)
+            if d:
+                packet.duration = d
+            self.out.mux(packet)
+
+    def finish(self) -> Path:
+        self._mux_video(self.stream.encode(None))
+        self._mux_audio_until(None)
+        for _, oa, dec, resampler in self._audio:
+            if dec is not None:
+                for rf in resampler.resample(None):
+                    self.out.mux(oa.encode(rf))
+                for packet in oa.encode(None):
+                    self.out.mux(packet)
+        self._close_containers()
+        os.replace(self.tmp, self.final)
+        return self.final
+
+    def _close_containers(self) -> None:
+        if self._audio_in is not None:
+            self._audio_in.close()
+            self._audio_in = None
+        if self.out is not None:
+            self.out.close()
+            self.out = None
+
+    def _cleanup(self) -> None:
+        try:
+            self._close_containers()
+        except Exception:  # noqa: BLE001 - we are already failing; keep the first error
+            pass
+        if self.tmp.exists():
+            self.tmp.unlink()
+
+    def abort(self) -> None:
+        self._cleanup()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            self.abort()

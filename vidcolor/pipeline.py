@@ -1,0 +1,287 @@
+"""The streaming engine: source -> decode thread -> batches -> device -> model ->
+temporal stage -> compose -> encode thread -> sink.
+
+Memory is constant: two bounded queues hold at most a few batches, whatever the
+length of the input. The luminance of every output pixel is the input's own
+(full-resolution L); the model only predicts ab at ``size`` x ``size``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+
+from . import color
+from .errors import OptionError
+from .media import VideoSink, check_output, iter_batches, open_sink, open_source
+from .models import DEFAULT_MODEL, Colorizer, load_model
+
+STAGES = ("decode", "prepare", "model", "temporal", "compose", "encode")
+_END = object()
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``auto`` -> cuda when available, else cpu; ``cuda`` without a GPU is an error."""
+    d = str(device)
+    if d == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if d.startswith("cuda") and not torch.cuda.is_available():
+        raise OptionError("--device cuda was asked for but no CUDA GPU is available; use --device cpu or auto")
+    if d not in ("cpu",) and not d.startswith("cuda"):
+        raise OptionError(f"unknown --device {d}; use auto, cpu or cuda")
+    return torch.device(d)
+
+
+@dataclass
+class Stats:
+    """Seconds spent per stage (decode and encode run in their own threads) and frames done."""
+
+    seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+    frames: int = 0
+    wall: float = 0.0
+
+    def add(self, stage: str, dt: float) -> None:
+        self.seconds[stage] += dt
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.wall if self.wall else 0.0
+
+
+class Engine:
+    """Colorize batches of host frames on a device.
+
+    ``engine(frames)`` takes NHWC uint8/uint16 RGB (numpy) and returns the
+    colorized frames with the same shape and dtype. State of the temporal stage
+    is carried from one call to the next, so feed frames in order.
+    """
+
+    def __init__(self, model: Colorizer, device: torch.device | str = "cpu", size: int = 256,
+                 smoother=None, amp: bool | None = None, stats: Stats | None = None, sync_timing: bool = False):
+        if size < 32 or size % 8:
+            raise OptionError(f"--size must be a multiple of 8 and at least 32 (got {size})")
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.size = size
+        self.smoother = smoother
+        self.amp = (self.device.type == "cuda") if amp is None else amp
+        self.amp_dtype = torch.bfloat16 if (self.device.type == "cuda" and torch.cuda.is_bf16_supported()) else torch.float16
+        self.stats = stats or Stats()
+        self.sync_timing = sync_timing and self.device.type == "cuda"
+
+    def _tick(self, stage: str, t0: float) -> float:
+        if self.sync_timing:
+            torch.cuda.synchronize(self.device)
+        t = time.perf_counter()
+        self.stats.add(stage, t - t0)
+        return t
+
+    @torch.inference_mode()
+    def __call__(self, frames: np.ndarray) -> np.ndarray:
+        t = time.perf_counter()
+        host_dtype = frames.dtype
+        x = torch.from_numpy(frames if host_dtype == np.uint8 else frames.astype(np.int32))
+        if self.device.type == "cuda":
+            x = x.pin_memory().to(self.device, non_blocking=True)
+        rgb = color.to_float_rgb(x)
+        L = color.rgb_to_l(rgb)
+        L_small = color.resize(L, self.size)
+        t = self._tick("prepare", t)
+        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
+            ab = self.model(color.normalize_l(L_small))
+        ab = ab.float()
+        if ab.shape[-2:] != L_small.shape[-2:]:
+            ab = color.resize(ab, tuple(L_small.shape[-2:]))
+        t = self._tick("model", t)
+        if self.smoother is not None:
+            ab = self.smoother(ab, L_small)
+            t = self._tick("temporal", t)
+        out = color.from_float_rgb(color.compose(L, ab), torch.uint8 if host_dtype == np.uint8 else torch.int32)
+        res = out.cpu().numpy()
+        if host_dtype != np.uint8:
+            res = res.astype(host_dtype)
+        self._tick("compose", t)
+        return res
+
+
+def _put(q: queue.Queue, item, stop: threading.Event, failed: Callable[[], bool] = lambda: False) -> bool:
+    while not stop.is_set() and not failed():
+        try:
+            q.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _get(q: queue.Queue, stop: threading.Event, failed: Callable[[], bool] = lambda: False):
+    while True:
+        try:
+            return q.get(timeout=0.1)
+        except queue.Empty:
+            if stop.is_set() or failed():
+                return _END
+
+
+class _Worker(threading.Thread):
+    def __init__(self, target: Callable[[], None], name: str):
+        super().__init__(name=name, daemon=True)
+        self._fn = target
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self._fn()
+        except BaseException as e:  # noqa: BLE001 - handed to the main thread
+            self.error = e
+
+
+@dataclass
+class Result:
+    output: Path
+    frames: int
+    seconds: float
+    stats: Stats
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds else 0.0
+
+
+def run(source, sink, engine: Engine, batch_size: int = 8, progress: bool = True,
+        on_batch: Callable[[int], None] | None = None, queue_batches: int = 3) -> Stats:
+    """Stream ``source`` through ``engine`` into ``sink`` with decode and encode threads.
+
+    On any error or Ctrl-C the sink is aborted (its temporary output removed) and
+    the exception re-raised; on success the sink is finished (renamed into place).
+    """
+    from tqdm import tqdm
+
+    stats = engine.stats
+    stop = threading.Event()
+    q_in: queue.Queue = queue.Queue(maxsize=queue_batches)
+    q_out: queue.Queue = queue.Queue(maxsize=queue_batches)
+    is_video_sink = isinstance(sink, VideoSink)
+    video_timing = is_video_sink and source.kind == "video"
+    size = (source.height, source.width)
+
+    def decode() -> None:
+        it: Iterator = iter_batches(source, batch_size)
+        while not stop.is_set():
+            t0 = time.perf_counter()
+            batch = next(it, None)
+            stats.add("decode", time.perf_counter() - t0)
+            if batch is None:
+                break
+            if is_video_sink and batch[0].size != size:
+                from .errors import InputError
+
+                raise InputError(f"{batch[0].name or f'frame {batch[0].index}'} is {batch[0].size[1]}x"
+                                 f"{batch[0].size[0]}, the first frame {size[1]}x{size[0]}: a video needs one "
+                                 "size; write to an image folder instead")
+            if not _put(q_in, batch, stop):
+                return
+        _put(q_in, _END, stop)
+
+    def encode() -> None:
+        while True:
+            item = _get(q_out, stop)
+            if item is _END:
+                return
+            out, batch = item
+            t0 = time.perf_counter()
+            for rgb, f in zip(out, batch):
+                if is_video_sink:
+                    sink.write(rgb, pts=f.pts, time=f.time, duration=f.duration) if video_timing else sink.write(rgb)
+                else:
+                    sink.write(rgb, f.index, f.name)
+            stats.add("encode", time.perf_counter() - t0)
+
+    dec = _Worker(decode, "vidcolor-decode")
+    enc = _Worker(encode, "vidcolor-encode")
+    bar = tqdm(total=source.frame_count, unit="frame", dynamic_ncols=True, file=sys.stderr,
+               disable=not progress or not sys.stderr.isatty(), desc="colorize")
+    t_start = time.perf_counter()
+    try:
+        dec.start()
+        enc.start()
+        while True:
+            batch = _get(q_in, stop, lambda: dec.error is not None)
+            if batch is _END:
+                break
+            out = engine(np.stack([f.rgb for f in batch]))
+            if not _put(q_out, (out, batch), stop, lambda: enc.error is not None):
+                break
+            stats.frames += len(batch)
+            bar.update(len(batch))
+            if on_batch is not None:
+                on_batch(stats.frames)
+        if dec.error is None:
+            dec.join()
+        for w in (dec, enc):
+            if w.error is not None:
+                raise w.error
+        _put(q_out, _END, stop, lambda: enc.error is not None)
+        enc.join()
+        if enc.error is not None:
+            raise enc.error
+        t0 = time.perf_counter()
+        sink.finish()
+        stats.add("encode", time.perf_counter() - t0)
+    except BaseException:
+        stop.set()
+        for w in (dec, enc):
+            w.join(timeout=5)
+        sink.abort()
+        raise
+    finally:
+        bar.close()
+        stats.wall = time.perf_counter() - t_start
+    return stats
+
+
+def colorize_video(input: str | os.PathLike, output: str | os.PathLike, model: str | Colorizer = DEFAULT_MODEL,
+                   weights: str | os.PathLike | None = None, batch_size: int = 8, device: str = "auto",
+                   size: int = 256, crf: int | None = 18, preset: str | None = "medium", codec: str = "libx264",
+                   fps: float | None = None, overwrite: bool = False, quiet: bool = False,
+                   temporal: str = "none", temporal_strength: float | None = None,
+                   pretrained: bool = True, on_batch: Callable[[int], None] | None = None,
+                   notify: Callable[[str], None] | None = None, stats: Stats | None = None) -> Result:
+    """Colorize a video, an image sequence or a photo into ``output``.
+
+    The output is written under a temporary name and appears under ``output``
+    only when the run completes; the input is never modified. Returns the output
+    path, the frame count, wall seconds and per-stage timings.
+    """
+    input, output = Path(input), Path(output)
+    if batch_size < 1:
+        raise OptionError("--batch-size must be at least 1")
+    if crf is not None and not 0 <= crf <= 63:
+        raise OptionError("--crf must be between 0 and 63 (libx264: 0 lossless .. 51)")
+    dev = resolve_device(device)
+    with contextlib.ExitStack() as stack:
+        source = open_source(input, fps=fps)
+        stack.callback(source.close)
+        check_output(output, [input], overwrite)
+        net = model if isinstance(model, torch.nn.Module) else load_model(model, weights=weights, device=dev,
+                                                                          pretrained=pretrained)
+        smoother = None
+        if temporal and temporal != "none":
+            from .temporal import make_smoother
+
+            smoother = make_smoother(temporal, temporal_strength)
+        engine = Engine(net, dev, size=size, smoother=smoother, stats=stats)
+        sink = open_sink(output, source, codec=codec, crf=crf, preset=preset, overwrite=overwrite, notify=notify)
+        t0 = time.perf_counter()
+        st = run(source, sink, engine, batch_size=batch_size, progress=not quiet, on_batch=on_batch)
+        return Result(output, st.frames, time.perf_counter() - t0, st)

@@ -1,0 +1,215 @@
+"""Checkpoint catalogue, cache folder, verified download and safe loading.
+
+Every checkpoint is loaded with ``torch.load(weights_only=True)``: a file can hold
+tensors, never code. Downloads go to a temporary file beside the cache entry and
+are moved into place only after their size and sha256 check out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import WeightsError
+
+#: the folder of weights shipped inside the project (top-level ``weights/``)
+SHIPPED_DIR = Path(__file__).resolve().parent.parent / "weights"
+
+
+@dataclass(frozen=True)
+class WeightSpec:
+    name: str           # catalogue name (also the model name it is for)
+    model: str          # registry name of the architecture
+    filename: str
+    url: str | None     # None: shipped with the project
+    sha256: str
+    size: int | None
+    license: str
+    description: str
+
+
+CATALOGUE: dict[str, WeightSpec] = {
+    "eccv16": WeightSpec(
+        name="eccv16", model="eccv16",
+        filename="colorization_release_v2-9b330a0b.pth",
+        url="https://colorizers.s3.us-east-2.amazonaws.com/colorization_release_v2-9b330a0b.pth",
+        sha256="9b330a0bae53f4ded77b1e23defbf78beaa09c10ebc4c4999e8e4f4a160b93f9",
+        size=128976165,
+        license="BSD-2-Clause (richzhang/colorization)",
+        description="Zhang et al. 2016, official PyTorch release",
+    ),
+    "siggraph17": WeightSpec(
+        name="siggraph17", model="siggraph17",
+        filename="siggraph17-df00044c.pth",
+        url="https://colorizers.s3.us-east-2.amazonaws.com/siggraph17-df00044c.pth",
+        sha256="df00044c0a4d7c3edcecf6f75437ce346a66e7a42612d9b968e1a7e17dbc6f66",
+        size=136787426,
+        license="BSD-2-Clause (richzhang/colorization)",
+        description="Zhang et al. 2017, official PyTorch release",
+    ),
+}
+
+
+def register_shipped(spec: WeightSpec) -> None:
+    """Add a checkpoint that ships in ``weights/`` (no URL) to the catalogue."""
+    CATALOGUE[spec.name] = spec
+
+
+def cache_dir() -> Path:
+    """``$VIDCOLOR_HOME``, else the platform's user cache folder + ``vidcolor``."""
+    env = os.environ.get("VIDCOLOR_HOME")
+    if env:
+        return Path(env).expanduser()
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Caches"
+    else:
+        base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return base / "vidcolor"
+
+
+def torch_hub_checkpoints() -> Path:
+    import torch.hub
+
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def cached_path(spec: WeightSpec) -> Path:
+    """Where the file is (or would be) cached."""
+    if spec.url is None:
+        return SHIPPED_DIR / spec.filename
+    return cache_dir() / spec.filename
+
+
+def find(spec: WeightSpec) -> Path | None:
+    """The local file for ``spec``: our cache, the shipped folder, or torch hub's."""
+    for p in (cached_path(spec), torch_hub_checkpoints() / spec.filename):
+        if p.is_file():
+            return p
+    return None
+
+
+def get_spec(name: str) -> WeightSpec:
+    try:
+        return CATALOGUE[name]
+    except KeyError:
+        known = ", ".join(sorted(CATALOGUE))
+        raise WeightsError(f"unknown weights '{name}'; known: {known}") from None
+
+
+def resolve(name: str) -> Path:
+    """Path of the catalogue weights ``name``, or a WeightsError with the fetch command."""
+    spec = get_spec(name)
+    p = find(spec)
+    if p is None:
+        if spec.url is None:
+            raise WeightsError(f"shipped weights for '{name}' are missing at {cached_path(spec)}; "
+                               "reinstall vidcolor from a full checkout")
+        raise WeightsError(
+            f"weights for '{name}' are not downloaded (looked in {cached_path(spec)} and "
+            f"{torch_hub_checkpoints() / spec.filename}); fetch them with: vidcolor weights download {name}"
+            f"  (or pass --weights PATH to a local copy)")
+    return p
+
+
+def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def download(name: str, url: str | None = None, dest_dir: Path | None = None,
+             progress: bool = True, timeout: float = 60.0) -> Path:
+    """Download catalogue weights ``name`` into the cache, verified.
+
+    The payload goes to ``<final>.part`` and is renamed to its final name only
+    when its size and sha256 match the catalogue; otherwise it is deleted and a
+    WeightsError raised. ``url`` overrides the catalogue URL (mirrors, tests).
+    """
+    spec = get_spec(name)
+    if spec.url is None and url is None:
+        raise WeightsError(f"'{name}' ships with vidcolor; nothing to download")
+    url = url or spec.url
+    dest_dir = Path(dest_dir) if dest_dir else cache_dir()
+    try:
+        dest_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise WeightsError(f"cannot create the cache folder {dest_dir}: {e.strerror}; set VIDCOLOR_HOME to a writable folder") from None
+    final = dest_dir / spec.filename
+    tmp = final.with_name(final.name + ".part")
+    h = hashlib.sha256()
+    done = 0
+    try:
+        from tqdm import tqdm
+
+        with urllib.request.urlopen(url, timeout=timeout) as resp, open(tmp, "wb") as out:
+            total = resp.headers.get("Content-Length")
+            total = int(total) if total else spec.size
+            with tqdm(total=total, unit="B", unit_scale=True, desc=spec.filename,
+                      disable=not progress, file=sys.stderr) as bar:
+                while True:
+                    block = resp.read(1 << 20)
+                    if not block:
+                        break
+                    out.write(block)
+                    h.update(block)
+                    done += len(block)
+                    bar.update(len(block))
+        if spec.size is not None and done != spec.size:
+            raise WeightsError(f"download of '{name}' from {url} has {done} bytes, expected {spec.size}; "
+                               "nothing was saved, try again")
+        digest = h.hexdigest()
+        if digest != spec.sha256:
+            raise WeightsError(f"download of '{name}' from {url} failed its sha256 check "
+                               f"(got {digest[:16]}..., expected {spec.sha256[:16]}...); nothing was saved")
+        os.replace(tmp, final)
+    except (urllib.error.URLError, OSError) as e:
+        reason = getattr(e, "reason", None) or getattr(e, "strerror", None) or e
+        raise WeightsError(f"cannot download '{name}' from {url}: {reason}") from None
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return final
+
+
+def load_state_dict(path: str | os.PathLike) -> dict:
+    """Read a checkpoint safely (tensors only) and return its state dict.
+
+    Accepts a bare state dict or a dict holding one under ``state_dict``/``model``
+    (vidcolor's own checkpoints).
+    """
+    import pickle
+
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"weights file not found: {path}")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        msg = str(e)
+        if "Unsupported global" in msg or "GLOBAL" in msg:
+            what = msg[msg.index("GLOBAL"):].split()[1] if "GLOBAL" in msg else "a Python object"
+            raise WeightsError(f"refusing to load {path}: it holds {what}, not just tensors, and could run code "
+                               "when unpickled; only load checkpoints from sources you trust, converted to a "
+                               "plain state dict") from None
+        raise WeightsError(f"{path} is not a readable PyTorch checkpoint (corrupt or another format)") from None
+    except Exception as e:  # noqa: BLE001 - torch raises many kinds for junk files
+        raise WeightsError(f"{path} is not a readable PyTorch checkpoint ({type(e).__name__}: {str(e)[:120]})") from None
+    if isinstance(obj, dict):
+        for key in ("state_dict", "model"):
+            if key in obj and isinstance(obj[key], dict):
+                obj = obj[key]
+                break
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise WeightsError(f"{path} does not hold a state dict of tensors")
+    return obj
