@@ -12,6 +12,7 @@ luminance input and ``ab / 110`` for chrominance; every model in
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -101,6 +102,39 @@ def compose(L_full: torch.Tensor, ab_small: torch.Tensor) -> torch.Tensor:
     """
     ab = resize(ab_small.float(), tuple(L_full.shape[-2:]))
     return lab_to_rgb(torch.cat([L_full.float(), ab], dim=1))
+
+
+# --- host (CPU) path --------------------------------------------------------------
+# On a CPU, torch's elementwise kernels at full resolution cost more than a compact model;
+# OpenCV's float Lab conversion is ~10x faster and agrees with kornia to 0.2 L units on the
+# way in and exactly for in-gamut colors on the way out (it clips out-of-gamut colors
+# differently). The Engine uses these when the device is the CPU, kornia on a GPU.
+
+def host_rgb_to_l(frames: np.ndarray) -> np.ndarray:
+    """NHWC uint8/uint16 RGB -> N x H x W float32 L in [0, 100] (OpenCV, D65)."""
+    scale = 1.0 / (255.0 if frames.dtype == np.uint8 else 65535.0)
+    out = np.empty(frames.shape[:3], np.float32)
+    for i, f in enumerate(frames):
+        out[i] = cv2.cvtColor(f.astype(np.float32) * scale, cv2.COLOR_RGB2Lab)[..., 0]
+    return out
+
+
+def host_compose(L: np.ndarray, ab_small: np.ndarray, dtype=np.uint8) -> np.ndarray:
+    """Full-size L (N x H x W float32) + small ab (N x 2 x h x w float32) -> NHWC RGB ``dtype``.
+
+    ab is upsampled bilinearly (half-pixel centers, like torch's align_corners=False).
+    """
+    n, h, w = L.shape
+    scale = 255.0 if dtype == np.uint8 else 65535.0
+    out = np.empty((n, h, w, 3), dtype)
+    lab = np.empty((h, w, 3), np.float32)
+    for i in range(n):
+        lab[..., 0] = L[i]
+        small = np.ascontiguousarray(ab_small[i].transpose(1, 2, 0))
+        lab[..., 1:] = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR) if small.shape[:2] != (h, w) else small
+        rgb = cv2.cvtColor(lab, cv2.COLOR_Lab2RGB)
+        out[i] = np.clip(rgb * scale + 0.5, 0, scale).astype(dtype)
+    return out
 
 
 def lab_numpy(rgb: np.ndarray) -> np.ndarray:

@@ -90,11 +90,14 @@ class Engine:
     def __call__(self, frames: np.ndarray) -> np.ndarray:
         t = time.perf_counter()
         host_dtype = frames.dtype
-        x = torch.from_numpy(frames if host_dtype == np.uint8 else frames.astype(np.int32))
-        if self.device.type == "cuda":
+        on_cpu = self.device.type == "cpu"
+        if on_cpu:
+            L_host = color.host_rgb_to_l(frames)
+            L = torch.from_numpy(L_host)[:, None]
+        else:
+            x = torch.from_numpy(frames if host_dtype == np.uint8 else frames.astype(np.int32))
             x = x.pin_memory().to(self.device, non_blocking=True)
-        rgb = color.to_float_rgb(x)
-        L = color.rgb_to_l(rgb)
+            L = color.rgb_to_l(color.to_float_rgb(x))
         L_small = color.resize(L, self.size)
         t = self._tick("prepare", t)
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
@@ -106,10 +109,11 @@ class Engine:
         if self.smoother is not None:
             ab = self.smoother(ab, L_small)
             t = self._tick("temporal", t)
-        out = color.from_float_rgb(color.compose(L, ab), torch.uint8 if host_dtype == np.uint8 else torch.int32)
-        res = out.cpu().numpy()
-        if host_dtype != np.uint8:
-            res = res.astype(host_dtype)
+        if on_cpu:
+            res = color.host_compose(L_host, ab.numpy(), host_dtype)
+        else:
+            out = color.from_float_rgb(color.compose(L, ab), torch.uint8 if host_dtype == np.uint8 else torch.int32)
+            res = out.cpu().numpy().astype(host_dtype, copy=False)
         self._tick("compose", t)
         return res
 
