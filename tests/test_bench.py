@@ -1,0 +1,53 @@
+"""The benchmark harness measures the real pipeline and reports a consistent table."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from vidcolor.bench import PeakRSS, benchmark, to_markdown
+from vidcolor.cli import main
+from vidcolor.pipeline import STAGES
+
+
+def test_benchmark_report(clips):
+    rep = benchmark([clips["mp4_aac"]], ["tiny"], batch_sizes=[4], size=64, device="cpu", repeats=2,
+                    random_weights=True)
+    assert [r["label"] for r in rep["results"]] == ["transcode (no model)", "tiny b4"]
+    base, tiny = rep["results"]
+    for r in (base, tiny):
+        assert r["frames"] == 12 and r["repeats"] == 2
+        assert r["fps"]["min"] <= r["fps"]["median"] <= r["fps"]["max"]
+        assert abs(sum(r["stage_share"].values()) - 1) < 1e-6
+        assert r["peak_rss_mb"] > 50
+    # the baseline runs no model; the model configuration spends time in every pipeline stage
+    assert base["stage_ms_per_frame"]["model"]["max"] == 0 and base["stage_ms_per_frame"]["decode"]["median"] > 0
+    assert all(tiny["stage_ms_per_frame"][s]["median"] > 0 for s in ("decode", "prepare", "model", "compose", "encode"))
+    assert base["fps_vs_transcode"] == 1.0 and 0 < tiny["fps_vs_transcode"]
+    md = to_markdown(rep)
+    assert "tiny b4" in md and rep["machine"]["cores"] >= 1 and all(f"{s} ms" in md for s in STAGES)
+
+
+def test_peak_rss_sees_an_allocation():
+    import numpy as np
+
+    with PeakRSS() as m:
+        before = m.current()
+        block = np.ones(64 * 2**20, np.uint8)      # 64 MB, touched
+        import time
+
+        time.sleep(0.1)
+        del block
+    assert m.peak - before > 50 * 2**20
+
+
+def test_cli_bench_json(clips, tmp_path):
+    j = tmp_path / "b.json"
+    r = CliRunner().invoke(main, ["bench", str(clips["noaudio"]), "--model", "tiny", "--random-weights",
+                                  "--size", "64", "--repeats", "1", "--no-baseline", "--device", "cpu",
+                                  "--json", str(j), "-q"])
+    assert r.exit_code == 0, r.output
+    rep = json.loads(j.read_text())
+    assert len(rep["results"]) == 1 and rep["results"][0]["frames"] == 12
+    assert "| noaudio.mp4 | tiny b8 |" in r.output
