@@ -117,3 +117,25 @@ def test_video_source_errors(tmp_path, clips):
     junk.write_bytes(b"this is not a video" * 100)
     with pytest.raises(InputError, match="cannot be opened as media"):
         VideoSource(junk)
+
+
+def test_rotation_flag_is_applied(tmp_path):
+    p = tmp_path / "rot.mp4"
+    with av.open(str(p), "w") as out:
+        s = out.add_stream("libx264", rate=24)
+        s.width, s.height, s.pix_fmt = 64, 32, "yuv420p"
+        s.set_display_rotation(90)              # counter-clockwise, as phones write it
+        for i in range(3):
+            img = np.zeros((32, 64, 3), np.uint8)
+            img[:, :10] = 255                   # a white band on the left edge
+            f = av.VideoFrame.from_ndarray(img, format="rgb24")
+            f.pts = i
+            for pkt in s.encode(f):
+                out.mux(pkt)
+        for pkt in s.encode(None):
+            out.mux(pkt)
+    src = open_source(p)
+    frames = list(src)
+    assert (src.width, src.height) == (32, 64) and src.rotation == 90
+    bright_rows = np.where(frames[0].rgb[..., 0].mean(axis=1) > 128)[0]
+    assert bright_rows.min() >= 52 and bright_rows.max() == 63   # the left band is now at the bottom
