@@ -1,0 +1,278 @@
+"""The evaluation protocol behind `vidcolor eval`.
+
+Color originals (videos, image folders, photos) are converted to gray (L kept,
+ab = 0, quantized like a real black-and-white frame: :func:`color.gray_to_rgb`),
+colorized by each model through the same :class:`vidcolor.pipeline.Engine` that
+`vidcolor colorize` uses, and scored against the originals with the frame and
+temporal metrics of :mod:`vidcolor.metrics.report`. The gray frames themselves are
+scored as the ``gray`` row: the baseline every colorizer must beat. One pass over
+each input; nothing is written to disk but the reports and the contact sheet.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+import cv2
+import numpy as np
+import torch
+
+from vidcolor import color
+from vidcolor.errors import OptionError
+from vidcolor.metrics import perceptual
+from vidcolor.metrics.report import (
+    ReferenceMotion,
+    Scorer,
+    asks_temporal,
+    check_report_path,
+    parse_metrics,
+    settings_for,
+)
+
+GRAY = "gray"
+SHEET_ROW_HEIGHT = 192
+
+
+def to_gray_frames(frames: np.ndarray, device: torch.device) -> np.ndarray:
+    """Color NHWC uint8/uint16 frames -> the same frames with ab = 0, same dtype (the B&W input)."""
+    x = torch.from_numpy(frames if frames.dtype == np.uint8 else frames.astype(np.int32)).to(device)
+    gray = color.gray_to_rgb(color.to_float_rgb(x))
+    out = color.from_float_rgb(gray, torch.uint8 if frames.dtype == np.uint8 else torch.int32).cpu().numpy()
+    return out if frames.dtype == np.uint8 else out.astype(frames.dtype)
+
+
+def model_labels(models: Sequence[str]) -> list[str]:
+    """Row names: the model name, with #2, #3 ... for repeats."""
+    labels, seen = [], {}
+    for m in models:
+        seen[m] = seen.get(m, 0) + 1
+        labels.append(m if seen[m] == 1 else f"{m}#{seen[m]}")
+    return labels
+
+
+class ContactSheet:
+    """Thumbnails of a few frames of the first input: gray | each model | original, one row per frame."""
+
+    def __init__(self, frame_count: int | None, n: int, columns: list[str]):
+        count = frame_count or n
+        self.indices = sorted({int(round(i)) for i in np.linspace(0, count - 1, min(n, count))})
+        self.columns = columns
+        self.rows: dict[int, dict[str, np.ndarray]] = {}
+
+    def wants(self, index: int) -> bool:
+        return index in self.indices
+
+    def add(self, index: int, column: str, rgb: np.ndarray) -> None:
+        rgb = rgb if rgb.dtype == np.uint8 else np.round(rgb / 257.0).astype(np.uint8)
+        h, w = rgb.shape[:2]
+        tw = max(1, round(w * SHEET_ROW_HEIGHT / h))
+        self.rows.setdefault(index, {})[column] = cv2.resize(rgb, (tw, SHEET_ROW_HEIGHT), interpolation=cv2.INTER_AREA)
+
+    def render(self) -> np.ndarray:
+        """One HxWx3 uint8 image with a label bar on top of each column."""
+        cell_w = max(t.shape[1] for r in self.rows.values() for t in r.values())
+        bar = 22
+        header = []
+        for name in self.columns:
+            cell = np.full((bar, cell_w, 3), 255, np.uint8)
+            cv2.putText(cell, name, (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+            header.append(cell)
+        lines = [np.concatenate(header, axis=1)]
+        for idx in sorted(self.rows):
+            cells = []
+            for name in self.columns:
+                t = self.rows[idx][name]
+                cell = np.full((SHEET_ROW_HEIGHT, cell_w, 3), 255, np.uint8)
+                x0 = (cell_w - t.shape[1]) // 2
+                cell[:, x0 : x0 + t.shape[1]] = t
+                cells.append(cell)
+            lines.append(np.concatenate(cells, axis=1))
+        return np.concatenate(lines, axis=0)
+
+    def write(self, path: str | os.PathLike) -> Path:
+        from vidcolor.media import write_image
+
+        path = Path(path)
+        tmp = path.with_name(f".{path.stem}.vidcolor-{os.getpid()}-tmp{path.suffix}")
+        write_image(tmp, self.render())
+        os.replace(tmp, path)
+        return path
+
+
+def evaluate(inputs: Sequence[str | os.PathLike], models: Sequence[str], weights: Sequence[str | None] | None = None,
+             metrics: str | None = None, batch_size: int = 8, device: str = "auto", size: int = 256,
+             temporal: str = "none", temporal_strength: float | None = None, lpips_net: str = "alex",
+             contact_sheet: str | os.PathLike | None = None, sheet_frames: int = 4,
+             warn: Callable[[str], None] | None = None, on_batch: Callable[[int], None] | None = None) -> dict:
+    """Run the protocol; returns ``{"models": {NAME: {"summary": ..., ...}}, "settings": {...}}``.
+
+    ``weights``: one local checkpoint per model, in the order of ``models`` (None: the
+    catalogue weights). The ``gray`` row comes first. Each model entry also holds
+    ``frames`` (frames scored) and ``model_seconds`` (time in the engine: prepare,
+    model, compose).
+    """
+    from vidcolor.media import iter_batches, open_source
+    from vidcolor.models import load_model
+    from vidcolor.pipeline import Engine, Stats, resolve_device
+    from vidcolor.temporal import make_smoother
+
+    if not inputs:
+        raise OptionError("give at least one color video or image folder to evaluate")
+    if not models:
+        raise OptionError("give at least one --model")
+    weights = list(weights or [])
+    if weights and len(weights) != len(models):
+        raise OptionError(f"{len(weights)} --weights for {len(models)} --model: give one per model, in order")
+    if batch_size < 1:
+        raise OptionError("--batch-size must be at least 1")
+    if sheet_frames < 1:
+        raise OptionError("--sheet-frames must be at least 1")
+    if contact_sheet is not None:
+        check_report_path(contact_sheet, inputs)
+    make_smoother(temporal, temporal_strength)  # bad values fail before any model is loaded
+    dev = resolve_device(device)
+    names = parse_metrics(metrics, lpips_net, warn)
+    explicit_temporal = asks_temporal(metrics)
+    lp = perceptual.LPIPS(lpips_net).to(dev) if "lpips" in names else None
+    labels = model_labels(models)
+    engines = {}
+    for label, name, w in zip(labels, models, weights or [None] * len(models)):
+        net = load_model(name, weights=w, device=dev)
+        engines[label] = Engine(net, dev, size=size, stats=Stats())
+    scorers = {label: Scorer(names, dev, lp) for label in [GRAY, *labels]}
+    motion = ReferenceMotion(dev)
+    sheet = None
+    frames_done = 0
+    t_start = time.perf_counter()
+    for input_path in inputs:
+        src_label = str(input_path)
+        with open_source(input_path) as src:
+            if contact_sheet is not None and sheet is None:
+                sheet = ContactSheet(src.frame_count, sheet_frames, [GRAY, *labels, "original"])
+            motion.reset()
+            for s in scorers.values():
+                s.new_sequence()
+            for eng in engines.values():  # a fresh temporal state per input
+                eng.smoother = make_smoother(temporal, temporal_strength)
+            first_shape = None
+            for batch in iter_batches(src, batch_size):
+                ref = np.stack([f.rgb for f in batch])
+                first_shape = first_shape or ref.shape[1:]
+                photo_set = ref.shape[1:] != first_shape and not scorers[GRAY].photo_set
+                if photo_set and explicit_temporal:
+                    raise OptionError(f"{input_path} holds images of different sizes (a set of photos): temporal "
+                                      "metrics (warp_error, cdc) need videos or same-size sequences")
+                if photo_set:
+                    for s in scorers.values():
+                        s.mark_photo_set()
+                    if warn:
+                        warn(f"{input_path}: images differ in size, scored as separate photos (no temporal metrics)")
+                gray = to_gray_frames(ref, dev)
+                mo = [motion.step(f.rgb) for f in batch] if "warp_error" in scorers[GRAY].metrics else None
+                idx = [f.index for f in batch]
+                fnames = [f.name for f in batch]
+                scorers[GRAY].score(ref, gray, mo, idx, fnames, src_label)
+                outs = {}
+                for label, eng in engines.items():
+                    outs[label] = eng(gray)
+                    scorers[label].score(ref, outs[label], mo, idx, fnames, src_label)
+                if sheet is not None and input_path == inputs[0]:
+                    for k, f in enumerate(batch):
+                        if sheet.wants(f.index):
+                            sheet.add(f.index, GRAY, gray[k])
+                            for label in labels:
+                                sheet.add(f.index, label, outs[label][k])
+                            sheet.add(f.index, "original", f.rgb)
+                frames_done += len(batch)
+                if on_batch:
+                    on_batch(frames_done)
+    seconds = time.perf_counter() - t_start
+    result: dict = {"models": {}}
+    for label, s in scorers.items():
+        entry: dict = {"summary": s.summary(), "frames": len(s.rows)}
+        if label in engines:
+            st = engines[label].stats.seconds
+            entry["model_seconds"] = st["prepare"] + st["model"] + st["temporal"] + st["compose"]
+            entry["model"] = models[labels.index(label)]
+            entry["weights"] = str(weights[labels.index(label)]) if weights else "catalogue"
+        result["models"][label] = entry
+    settings = settings_for(scorers[GRAY].metrics, lpips_net, dev)
+    settings.update({"inputs": [str(p) for p in inputs], "size": size, "batch_size": batch_size,
+                     "temporal": temporal, "temporal_strength": temporal_strength,
+                     "gray": "L of the original kept, ab = 0, 8-bit (vidcolor.color.gray_to_rgb)",
+                     "frames": frames_done, "seconds": seconds})
+    result["settings"] = settings
+    if sheet is not None and sheet.rows:
+        result["settings"]["contact_sheet"] = str(sheet.write(contact_sheet))
+    return result
+
+
+TABLE_COLUMNS = [  # (summary key, header, format)
+    ("psnr", "PSNR", "{:.2f}"),
+    ("ssim", "SSIM", "{:.4f}"),
+    ("lpips", "LPIPS", "{:.4f}"),
+    ("deltae2000", "dE00", "{:.2f}"),
+    ("auc", "AuC", "{:.4f}"),
+    ("colorfulness", "colorful", "{:.1f}"),
+    ("warp_error", "warp err", "{:.5f}"),
+    ("cdc", "CDC", "{:.5f}"),
+]
+
+
+def table(result: dict) -> tuple[list[str], list[list[str]]]:
+    """Header and one row per model (means; CDC: the protocol value) plus the originals' colorfulness."""
+    first = next(iter(result["models"].values()))["summary"]
+    cols = [c for c in TABLE_COLUMNS if c[0] in first]
+    header = ["model", *[h for _, h, _ in cols], "frames"]
+    rows = []
+    for label, entry in result["models"].items():
+        cells = [label]
+        for key, _, fmt in cols:
+            s = entry["summary"][key]
+            v = s["value"] if key == "cdc" else s["mean"]
+            cells.append("-" if v is None else fmt.format(v))
+        rows.append(cells + [str(entry["frames"])])
+    if "colorfulness_reference" in first:
+        ref = first["colorfulness_reference"]["mean"]
+        rows.append(["original", *["{:.1f}".format(ref) if k == "colorfulness" else "-" for k, _, _ in cols], "-"])
+    return header, rows
+
+
+def format_table(result: dict) -> str:
+    """Plain-text table for the terminal."""
+    header, rows = table(result)
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+
+    def fmt(r: list[str]) -> str:
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+
+    return "\n".join([fmt(header), *map(fmt, rows)])
+
+
+def format_markdown(result: dict) -> str:
+    """A Markdown report: the table (means) and the settings that make it reproducible."""
+    header, rows = table(result)
+    s = result["settings"]
+    lines = [
+        "# vidcolor eval",
+        "",
+        f"Inputs: {', '.join(s['inputs'])} ({s['frames']} frames); model size {s['size']}, temporal {s['temporal']}; "
+        f"{s['seconds']:.1f} s on {s['device']}.",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join("---" for _ in header) + "|",
+        *["| " + " | ".join(r) + " |" for r in rows],
+        "",
+        "Means over frames; CDC is the protocol value (mean over dilations 1, 2, 4). "
+        "`gray` is the input itself (ab = 0); `original` gives the originals' colorfulness.",
+        "",
+        "Settings:",
+        "",
+    ]
+    for k in ("psnr", "ssim", "lpips", "deltae2000", "auc", "warp_error", "cdc"):
+        if k in s:
+            lines.append(f"- {k}: " + "; ".join(f"{a}={b}" for a, b in s[k].items()))
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,34 @@
+"""Frame-level quality metrics (image and temporal) and the metrics/eval reports.
+
+- :mod:`.image`: PSNR, SSIM, CIEDE2000, colorfulness, ab AuC on batched float
+  tensors (any device), one value per image; its docstring states the input
+  convention (RGB float NCHW in [0, data_range], default [0, 1]; Lab NCHW).
+- :mod:`.perceptual`: LPIPS through the ``lpips`` package, never downloading.
+- :mod:`.temporal`: warp error (OpenCV DIS flow on the reference) and CDC.
+- :mod:`.report`: streaming lockstep scoring, summaries, JSON/CSV (`vidcolor metrics`);
+  :mod:`vidcolor.evaluate` runs the `vidcolor eval` protocol on top of it.
+"""
+
+from vidcolor.metrics.image import (
+    AUC_MAX_THRESHOLD,
+    SSIM_SETTINGS,
+    auc_ab,
+    colorfulness,
+    deltae2000,
+    deltae2000_map,
+    numpy_metric,
+    psnr,
+    ssim,
+)
+
+__all__ = [
+    "AUC_MAX_THRESHOLD",
+    "SSIM_SETTINGS",
+    "auc_ab",
+    "colorfulness",
+    "deltae2000",
+    "deltae2000_map",
+    "numpy_metric",
+    "psnr",
+    "ssim",
+]
