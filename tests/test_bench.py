@@ -29,6 +29,23 @@ def test_benchmark_report(clips):
     assert "tiny b4" in md and rep["machine"]["cores"] >= 1 and all(f"{s} ms" in md for s in STAGES)
 
 
+def test_quality_summary_for_color_input(tmp_path):
+    from conftest import pan_frames
+
+    from vidcolor.bench import is_color
+    from vidcolor.media import synth
+
+    color_clip = synth.write_clip(tmp_path / "color.mp4", pan_frames(6, gray=False), audio_codec=None)
+    gray_clip = synth.write_clip(tmp_path / "gray.mp4", pan_frames(6), audio_codec=None)
+    assert is_color(color_clip) and not is_color(gray_clip)
+    rep = benchmark([color_clip, gray_clip], ["tiny"], batch_sizes=[4], size=64, device="cpu", repeats=1,
+                    random_weights=True, baseline=False)
+    assert list(rep["quality"]) == [str(color_clip)]
+    q = rep["quality"][str(color_clip)]["summary"]
+    assert set(q) == {"gray", "tiny"} and q["gray"]["psnr"]["mean"] > 15
+    assert "Quality on color.mp4" in to_markdown(rep)
+
+
 def test_peak_rss_sees_an_allocation():
     import numpy as np
 

@@ -161,8 +161,12 @@ def _summarize(runs: list[dict]) -> dict:
 def benchmark(inputs: list[str | os.PathLike], models: list[str], batch_sizes: list[int] = (8,), size: int = 256,
               device: str = "auto", temporal: list[str] = ("none",), repeats: int = 3, random_weights: bool = False,
               weights: str | None = None, baseline: bool = True, codec: str = "libx264", crf: int = 18,
-              preset: str = "medium", progress=None) -> dict:
-    """Run every configuration on every input; returns the JSON-ready report."""
+              preset: str = "medium", quality: bool | None = None, progress=None) -> dict:
+    """Run every configuration on every input; returns the JSON-ready report.
+
+    ``quality``: add the `vidcolor eval` summary for color inputs (None: only when the
+    input is in color, False: never).
+    """
     configs = [Config(m, b, size, device, t) for m, b, t in itertools.product(models, batch_sizes, temporal)]
     if baseline:
         configs.insert(0, Config("transcode", max(batch_sizes), size, device))
@@ -190,8 +194,54 @@ def benchmark(inputs: list[str | os.PathLike], models: list[str], batch_sizes: l
                     runs.append(_one_run(inp, cfg, model, Path(tmp) / f"out{ext}", codec, crf, preset))
                 report["results"].append({"input": str(inp), "config": asdict(cfg), "label": cfg.label,
                                           **_summarize(runs)})
+        if quality is not False:
+            color_inputs = [i for i in inputs if quality or is_color(i)]
+            if color_inputs:
+                if progress:
+                    progress("quality: vidcolor eval on the color inputs")
+                add_quality(report, color_inputs, models, random_weights, weights, max(batch_sizes), size,
+                            device, Path(tmp))
     _add_ratios(report)
     return report
+
+
+def is_color(input: str | os.PathLike, frames: int = 5, threshold: float = 3.0) -> bool:
+    """True when the first frames carry color (mean |ab| above ``threshold`` Lab units)."""
+    import cv2
+
+    src = open_source(input)
+    try:
+        chroma = []
+        for f in itertools.islice(src, frames):
+            rgb = f.rgb.astype(np.float32) / (255.0 if f.rgb.dtype == np.uint8 else 65535.0)
+            chroma.append(float(np.abs(cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab)[..., 1:]).mean()))
+    finally:
+        src.close()
+    return bool(chroma) and float(np.mean(chroma)) > threshold
+
+
+def add_quality(report: dict, inputs, models, random_weights: bool, weights: str | None, batch_size: int,
+                size: int, device: str, tmp: Path) -> None:
+    """The `vidcolor eval` summary (gray baseline + each model) for every color input."""
+    from .evaluate import evaluate, format_markdown
+
+    files = []
+    for m in models:
+        if random_weights:                       # evaluate loads checkpoints: save the random init once
+            p = tmp / f"{m}-random.pt"
+            torch.manual_seed(0)
+            torch.save(create_model(m).state_dict(), p)
+            files.append(str(p))
+        else:
+            files.append(weights)
+    report["quality"] = {}
+    for inp in inputs:
+        if not is_color(inp):
+            continue
+        res = evaluate([inp], list(models), weights=files, batch_size=batch_size, device=device, size=size,
+                       warn=lambda msg: None)
+        report["quality"][str(inp)] = {"summary": {k: v["summary"] for k, v in res["models"].items()},
+                                       "markdown": format_markdown(res), "settings": res["settings"]}
 
 
 def _add_ratios(report: dict) -> None:
@@ -217,4 +267,7 @@ def to_markdown(report: dict) -> str:
         gpu = f"{r['peak_gpu_mb']:.0f}" if r.get("peak_gpu_mb") else "-"
         lines.append(f"| {Path(r['input']).name} | {r['label']} | {r['frames']} | {f['median']:.2f} "
                      f"({f['min']:.2f}-{f['max']:.2f}) | {ratio} | {st} | {r['peak_rss_mb']:.0f} | {gpu} |")
+    for inp, q in report.get("quality", {}).items():
+        lines += ["", f"Quality on {Path(inp).name} (converted to gray, colorized, scored against the original):", "",
+                  q["markdown"].rstrip()]
     return "\n".join(lines) + "\n"

@@ -276,6 +276,8 @@ def eval_cmd(inputs, models, weights_files, batch_size, device, size, temporal, 
 @click.option("--random-weights", is_flag=True, help="Random model weights: speed does not depend on them.")
 @click.option("--weights", type=click.Path(dir_okay=False), default=None, help="Checkpoint for the model(s).")
 @click.option("--no-baseline", is_flag=True, help="Skip the decode+encode-only (transcode) baseline.")
+@click.option("--quality/--no-quality", default=None,
+              help="Add the `vidcolor eval` quality summary (default: only for color inputs).")
 @click.option("--crf", type=int, default=18, show_default=True)
 @click.option("--preset", default="medium", show_default=True)
 @click.option("--codec", default="libx264", show_default=True)
@@ -283,7 +285,7 @@ def eval_cmd(inputs, models, weights_files, batch_size, device, size, temporal, 
 @click.option("--markdown", "md_path", type=click.Path(dir_okay=False), help="Write the table as Markdown.")
 @click.option("-q", "--quiet", is_flag=True)
 def bench_cmd(inputs, models, batch_sizes, size, device, temporals, repeats, random_weights, weights, no_baseline,
-              crf, preset, codec, json_path, md_path, quiet):
+              quality, crf, preset, codec, json_path, md_path, quiet):
     """Time every pipeline stage per frame for each model / batch size / temporal setting.
 
     Reports decode, prepare (color conversion), model, temporal, compose and
@@ -303,7 +305,7 @@ def bench_cmd(inputs, models, batch_sizes, size, device, temporals, repeats, ran
     report = benchmark(list(inputs), list(models) or [DEFAULT_MODEL], list(batch_sizes) or [8], size=size,
                        device=device, temporal=list(temporals) or ["none"], repeats=repeats,
                        random_weights=random_weights, weights=weights, baseline=not no_baseline, codec=codec,
-                       crf=crf, preset=preset, progress=None if quiet else _notify)
+                       crf=crf, preset=preset, quality=quality, progress=None if quiet else _notify)
     md = to_markdown(report)
     click.echo(md)
     if json_path:
