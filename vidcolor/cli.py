@@ -73,13 +73,16 @@ def colorize_options(f):
 @click.option("--codec", default="libx264", show_default=True,
               help="libx264 (H.264, yuv420p) | libx265 | ffv1 (lossless, archival) | prores_ks | libvpx-vp9.")
 @click.option("--fps", type=float, default=None, help="Frame rate for image-sequence inputs (default 24).")
-@click.option("--temporal", default="none", show_default=True,
-              help="Temporal smoothing of colors: none | ema | flow.")
-@click.option("--temporal-strength", type=float, default=None, help="0..1, how strongly colors are smoothed.")
+@click.option("--temporal", default="flow", show_default=True,
+              help="Smoothing of colors over time: flow (optical-flow guided, no ghosting) | ema | none.")
+@click.option("--temporal-strength", type=float, default=0.8, show_default=True,
+              help="0..1 (exclusive), how much of the previous frame's color is kept.")
+@click.option("--scene-threshold", type=float, default=None,
+              help="Scene-cut threshold (mean |dL| in L units, default 14); a cut resets the smoothing.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 def colorize(input, output, model, weights, batch_size, device, size, crf, preset, codec, fps,
-             temporal, temporal_strength, overwrite, quiet):
+             temporal, temporal_strength, scene_threshold, overwrite, quiet):
     """Colorize INPUT (video, image folder/glob, or photo) into OUTPUT.
 
     Audio streams are copied untouched, frame timestamps and rate are kept; the
@@ -89,7 +92,8 @@ def colorize(input, output, model, weights, batch_size, device, size, crf, prese
 
     res = colorize_video(input, output, model=model, weights=weights, batch_size=batch_size, device=device,
                          size=size, crf=crf, preset=preset, codec=codec, fps=fps, overwrite=overwrite,
-                         quiet=quiet, temporal=temporal, temporal_strength=temporal_strength, notify=_notify)
+                         quiet=quiet, temporal=temporal, temporal_strength=temporal_strength,
+                         scene_threshold=scene_threshold, notify=_notify)
     if not quiet:
         click.echo(f"{res.output}: {res.frames} frames in {res.seconds:.1f} s ({res.fps:.1f} frames/s)", err=True)
 
@@ -330,7 +334,7 @@ def frames():
 @click.option("--hi", type=int, default=768, show_default=True, help="mpdecimate: 8x8 block SAD above which a frame differs.")
 @click.option("--lo", type=int, default=320, show_default=True, help="mpdecimate: block SAD counted as changed.")
 @click.option("--frac", type=float, default=0.33, show_default=True,
-              help="mpdecimate: a frame differs if more than this share of blocks exceed --lo.")
+              help="mpdecimate: a plane differs if more than frac*(w/16)*(h/16) blocks exceed --lo.")
 @click.option("--max", "max_", type=int, default=0, show_default=True,
               help="mpdecimate: >0 at most this many drops in a row; <0 dropped frames at least |max| apart.")
 @click.option("--hash", "hash_", type=click.Choice(["phash", "dhash"]), default="phash", show_default=True,

@@ -258,7 +258,8 @@ def colorize_video(input: str | os.PathLike, output: str | os.PathLike, model: s
                    weights: str | os.PathLike | None = None, batch_size: int = 8, device: str = "auto",
                    size: int = 256, crf: int | None = 18, preset: str | None = "medium", codec: str = "libx264",
                    fps: float | None = None, overwrite: bool = False, quiet: bool = False,
-                   temporal: str = "none", temporal_strength: float | None = None,
+                   temporal: str = "flow", temporal_strength: float | None = None,
+                   scene_threshold: float | None = None,
                    pretrained: bool = True, on_batch: Callable[[int], None] | None = None,
                    notify: Callable[[str], None] | None = None, stats: Stats | None = None) -> Result:
     """Colorize a video, an image sequence or a photo into ``output``.
@@ -283,7 +284,7 @@ def colorize_video(input: str | os.PathLike, output: str | os.PathLike, model: s
         if temporal and temporal != "none":
             from .temporal import make_smoother
 
-            smoother = make_smoother(temporal, temporal_strength)
+            smoother = make_smoother(temporal, temporal_strength, scene_threshold=scene_threshold)
         engine = Engine(net, dev, size=size, smoother=smoother, stats=stats)
         sink = open_sink(output, source, codec=codec, crf=crf, preset=preset, overwrite=overwrite, notify=notify)
         t0 = time.perf_counter()

@@ -29,7 +29,7 @@ class ModelInfo:
 
 _REGISTRY: dict[str, ModelInfo] = {}
 
-DEFAULT_MODEL = "eccv16"
+DEFAULT_MODEL = "compact"
 
 
 def register(name: str, factory: Callable[[], Colorizer], weights: str | None, description: str) -> None:
@@ -107,7 +107,7 @@ def _register_builtin() -> None:
 
     register("eccv16", ECCV16, "eccv16", "Zhang et al. 2016 (ECCV), 32 M params, classification over 313 ab bins")
     register("siggraph17", SIGGRAPH17, "siggraph17", "Zhang et al. 2017 (SIGGRAPH), automatic mode, hint inputs zero")
-    register("compact", Compact, None, "vidcolor's own, 3.2 M params, classification over in-gamut ab bins; "
+    register("compact", Compact, "compact", "vidcolor's own, 1.8 M params, classification over in-gamut ab bins; "
              "ships with vidcolor")
 
 

@@ -1,0 +1,510 @@
+"""Extract distinct frames from videos and image sequences, as training data.
+
+One streaming pass per source, constant memory: frames are decoded (in a thread),
+compared with the **last kept frame** by one of three rules, thinned by the sampling
+controls, and the kept ones written (by two writer threads) as
+``<out>/<source-key>/<index:06d>.png`` (or ``.jpg``), with ``--pairs`` also
+``<index:06d>_gray.png``: the CIE L* of the frame (sRGB, D65, via
+:func:`vidcolor.color.rgb_to_l`) scaled from 0..100 to 0..255 (0..65535 for 16-bit
+frames), i.e. exactly the luminance a colorizer is given, not Rec.601 luma.
+
+Decision rules (``method``):
+
+* ``mpdecimate`` (default): ffmpeg's rule, see :mod:`vidcolor.frames.mpdecimate`; on
+  the 4:2:0 Y, U, V planes for videos (what ffmpeg sees after the decoder; recovered
+  from PyAV's RGB with the stream's own matrix, BT.709 or BT.601) and the G, B, R planes
+  for image sequences. Distance: the largest 8x8 block SAD examined (a lower bound when
+  a central band of rows decided early, see :class:`~vidcolor.frames.mpdecimate.Mpdecimate`).
+* ``hash``: a 64-bit perceptual hash (``dhash`` or ``phash``); a frame is a duplicate
+  when its Hamming distance to the last kept frame is ``<= threshold`` bits (default as
+  ``dedup``: pHash 8, dHash 6).
+* ``ssim``: SSIM (scikit-image) of the 8-bit luma, shrunk to at most 256 px, against
+  the last kept frame; a duplicate when ``SSIM >= threshold`` (default 0.95).
+  Distance: ``1 - SSIM``.
+
+Sampling on top (applied to frames the rule keeps; a frame they reject counts as
+dropped and the reference stays the last frame actually written):
+
+* ``min_gap``: seconds that must separate two kept frames;
+* ``per_scene``: at most N frames per scene; scenes come from
+  :class:`vidcolor.scenes.ContentDetector` on the 8-bit luma, which also gives every
+  manifest row its ``scene`` index (0-based, counted within the source).
+
+Resume: each source's frames go to temporary names that are renamed when written;
+the source's ``manifest.jsonl`` and then its completion marker ``.complete.json`` are
+written (atomically) only after the last frame. A source with a marker is skipped;
+an interrupted one is redone from its first frame (same names, stale temporaries
+removed). The top-level ``manifest.jsonl`` (and ``manifest.csv``) is rebuilt from
+every complete source under the output folder at the end of each run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import sys
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import cv2
+import numpy as np
+
+from .. import scenes
+from ..errors import InputError, OptionError, OutputError
+from ..media import IMAGE_EXTS, VIDEO_EXTS, Frame, list_images, natural_key, open_source, write_image
+from ..media.base import temp_path_for
+from . import hashing
+from .manifest import read_jsonl, timecode, write_csv, write_jsonl
+from .mpdecimate import FRAC, HI, LO, Mpdecimate, rgb_planes, yuv420_planes
+
+METHODS = ("mpdecimate", "hash", "ssim")
+FORMATS = ("png", "jpg")
+DEFAULT_SSIM_THRESHOLD = 0.95
+SSIM_SIZE = 256                 # longest side of the luma SSIM is computed on
+MARKER = ".complete.json"
+MANIFEST = "manifest.jsonl"
+MANIFEST_CSV = "manifest.csv"
+_FRAME_FILE = re.compile(r"^\d{6}(_gray)?\.(png|jpg)$")
+
+
+@dataclass
+class ExtractOptions:
+    """Every setting that decides which frames are kept and how they are written."""
+
+    method: str = "mpdecimate"
+    hi: int = HI
+    lo: int = LO
+    frac: float = FRAC
+    max: int = 0
+    hash: str = "phash"             # hash kind for --method hash and for the manifest's "hash"
+    threshold: float | None = None  # hash: bits (default per hash, as dedup); ssim: similarity (0.95)
+    min_gap: float = 0.0
+    per_scene: int = 0              # 0 = no limit
+    scene_threshold: float = scenes.DEFAULT_THRESHOLD
+    min_scene_len: int = scenes.DEFAULT_MIN_SCENE_LEN
+    format: str = "png"
+    quality: int = 95               # JPEG quality
+    pairs: bool = False
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise OptionError(f"unknown --method {self.method}; choose one of: {', '.join(METHODS)}")
+        if self.hash not in hashing.HASHES:
+            raise OptionError(f"unknown --hash {self.hash}; choose one of: {', '.join(hashing.HASHES)}")
+        if self.format not in FORMATS:
+            raise OptionError(f"unknown --format {self.format}; choose png or jpg")
+        if not 0 <= self.frac <= 1:
+            raise OptionError(f"--frac must be in [0, 1], got {self.frac}")
+        if not 1 <= self.quality <= 100:
+            raise OptionError(f"--quality must be in 1..100, got {self.quality}")
+        if self.min_gap < 0 or self.per_scene < 0:
+            raise OptionError("--min-gap and --per-scene must be >= 0")
+        if self.threshold is None:
+            from .dedup import DEFAULT_THRESHOLDS
+
+            self.threshold = {"hash": DEFAULT_THRESHOLDS[self.hash], "ssim": DEFAULT_SSIM_THRESHOLD}.get(self.method)
+        if self.method == "hash" and not 0 <= self.threshold <= 64:
+            raise OptionError(f"--threshold for --method hash is in bits, 0..64; got {self.threshold}")
+        if self.method == "ssim" and not -1 <= self.threshold <= 1:
+            raise OptionError(f"--threshold for --method ssim is an SSIM in [-1, 1]; got {self.threshold}")
+
+
+@dataclass
+class Kept:
+    """A frame the selector keeps: the frame and what the manifest says about it."""
+
+    frame: Frame
+    distance: float    # to the last kept frame: block SAD, bits or 1 - SSIM (-1 for the first)
+    scene: int
+    hash_kind: str = "phash"
+    _hash: int | None = field(default=None, repr=False)
+
+    @property
+    def hash(self) -> int:
+        """64-bit hash of the frame (``hash_kind``); computed on first use, so that writer
+        threads, not the selection loop, pay for it."""
+        if self._hash is None:
+            self._hash = hashing.image_hash(self.frame.rgb, self.hash_kind)
+        return self._hash
+
+
+def _to_uint8(rgb: np.ndarray) -> np.ndarray:
+    """HxWx3 uint8/uint16 -> uint8 (16-bit keeps its top byte)."""
+    return rgb if rgb.dtype == np.uint8 else (rgb >> 8).astype(np.uint8)
+
+
+def _scene_luma(rgb8: np.ndarray) -> np.ndarray:
+    """HxWx3 uint8 -> the scene detector's grid of 8-bit luma, cheaply: a bilinear sample at
+    twice the grid's size, area-halved, then converted (luma is linear in RGB). Scores differ
+    from a full area average by < 0.6 L units on the test clips (cuts score > 12)."""
+    gw, gh = scenes.ANALYSIS_SIZE
+    sample = cv2.resize(rgb8, (2 * gw, 2 * gh), interpolation=cv2.INTER_LINEAR)
+    return hashing.to_gray(cv2.resize(sample, (gw, gh), interpolation=cv2.INTER_AREA))
+
+
+def _ssim_luma(rgb8: np.ndarray) -> np.ndarray:
+    """HxWx3 uint8 -> luma shrunk to at most ``SSIM_SIZE`` px on its longest side, float32 0..255."""
+    h, w = rgb8.shape[:2]
+    s = min(1.0, SSIM_SIZE / max(h, w))
+    small = hashing.shrink(rgb8, max(7, round(w * s)), max(7, round(h * s)))
+    return hashing.to_gray(small).astype(np.float32)
+
+
+class Selector:
+    """Decides, frame by frame, which frames of ONE source are kept.
+
+    ``planes`` is ``"yuv420"`` (videos) or ``"gbrp"`` (image sequences): the planes the
+    mpdecimate rule compares; ``matrix``/``full_range``: the video's YCbCr matrix and range
+    (see :func:`video_colorspace`). Feed frames in order to :meth:`offer`.
+    """
+
+    def __init__(self, opts: ExtractOptions, planes: str = "yuv420", matrix: str = "bt601", full_range: bool = False):
+        self.opts = opts
+        to_planes = (lambda rgb: yuv420_planes(rgb, matrix, full_range)) if planes == "yuv420" else rgb_planes
+        self.decimator = Mpdecimate(opts.hi, opts.lo, opts.frac, opts.max, planes=to_planes)
+        self.detector = scenes.ContentDetector(opts.scene_threshold, opts.min_scene_len)
+        self.scene = -1
+        self.in_scene = 0
+        self.last_time: float | None = None
+        self.ref_hash: int | None = None
+        self.ref_luma: np.ndarray | None = None
+
+    def _compare(self, rgb8: np.ndarray):
+        """-> (is_duplicate, distance, state to keep if the frame is kept)."""
+        o = self.opts
+        if o.method == "mpdecimate":
+            dup, dist = self.decimator.check(rgb8)
+            return dup, dist, rgb8
+        if o.method == "hash":
+            h = hashing.image_hash(rgb8, o.hash)
+            if self.ref_hash is None:
+                return False, -1, h
+            dist = hashing.hamming(h, self.ref_hash)
+            return dist <= o.threshold, dist, h
+        from skimage.metrics import structural_similarity
+
+        luma = _ssim_luma(rgb8)
+        if self.ref_luma is None:
+            return False, -1.0, luma
+        s = structural_similarity(luma, self.ref_luma, data_range=255.0)
+        return s >= o.threshold, round(float(1.0 - s), 6), luma
+
+    def offer(self, frame: Frame) -> Kept | None:
+        """The next frame -> a :class:`Kept` if it is kept, else None."""
+        o = self.opts
+        rgb8 = _to_uint8(frame.rgb)
+        dup, dist, state = self._compare(rgb8)
+        if self.detector.update(_scene_luma(rgb8)) or self.scene < 0:
+            self.scene += 1
+            self.in_scene = 0
+        if not dup:
+            if o.min_gap and self.last_time is not None and frame.time - self.last_time < o.min_gap - 1e-9:
+                dup = True
+            elif o.per_scene and self.in_scene >= o.per_scene:
+                dup = True
+        if dup:
+            self.decimator.drop()
+            return None
+        if o.method == "mpdecimate":
+            self.decimator.keep(state)
+        elif o.method == "hash":
+            self.ref_hash = state
+        else:
+            self.ref_luma = state
+        self.last_time = frame.time
+        self.in_scene += 1
+        return Kept(frame, dist, self.scene, o.hash, state if o.method == "hash" else None)
+
+
+def video_colorspace(src) -> tuple[str, bool]:
+    """A media source -> (matrix, full_range) its RGB frames were made with: PyAV converts
+    with the stream's tagged matrix (BT.709 if tagged so, else swscale's BT.601) and range."""
+    cc = getattr(getattr(src, "stream", None), "codec_context", None)
+    space = int(getattr(cc, "colorspace", 2) or 2)
+    rng = int(getattr(cc, "color_range", 0) or 0)
+    return ("bt709" if space == 1 else "bt601"), rng == 2
+
+
+def select_frames(frames: Iterable[Frame], opts: ExtractOptions, planes: str = "yuv420", matrix: str = "bt601",
+                  full_range: bool = False) -> Iterator[Kept]:
+    """Stream of frames -> the kept ones (see :class:`Selector`)."""
+    sel = Selector(opts, planes, matrix, full_range)
+    for f in frames:
+        k = sel.offer(f)
+        if k is not None:
+            yield k
+
+
+def gray_l(rgb: np.ndarray) -> np.ndarray:
+    """HxWx3 uint8/uint16 RGB -> HxW CIE L* scaled to the same dtype's range (0..100 -> 0..255/65535)."""
+    import torch
+
+    from ..color import rgb_to_l, to_float_rgb
+
+    top = 255.0 if rgb.dtype == np.uint8 else 65535.0
+    with torch.inference_mode():
+        L = rgb_to_l(to_float_rgb(torch.from_numpy(np.ascontiguousarray(rgb))[None]))[0, 0].numpy()
+    return np.clip(np.rint(L * (top / 100.0)), 0, top).astype(rgb.dtype)
+
+
+# --- sources ----------------------------------------------------------------------
+
+
+@dataclass
+class SourceSpec:
+    """One input to extract: its path and the folder name (key) its frames go under."""
+
+    path: Path
+    key: str
+
+
+def find_sources(inputs: Iterable[str | os.PathLike]) -> list[SourceSpec]:
+    """INPUT paths -> sources: a video file; an image file; a folder or glob of images (one
+    image sequence); or a folder without images at its top level, searched recursively
+    for videos (keys are their paths relative to that folder, without extension)."""
+    specs: list[SourceSpec] = []
+    for inp in inputs:
+        p = Path(inp)
+        s = str(inp)
+        if any(c in s for c in "*?["):
+            if not list_images(s):
+                raise InputError(f"no images match {s}")
+            specs.append(SourceSpec(p, p.parent.name or "images"))
+        elif p.is_dir():
+            if any(f.suffix.lower() in IMAGE_EXTS for f in p.iterdir() if f.is_file()):
+                specs.append(SourceSpec(p, p.resolve().name))
+                continue
+            vids = sorted((f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in VIDEO_EXTS),
+                          key=lambda f: natural_key(str(f)))
+            if not vids:
+                raise InputError(f"{p} holds no images and no videos ({', '.join(sorted(VIDEO_EXTS))})")
+            specs += [SourceSpec(v, v.relative_to(p).with_suffix("").as_posix()) for v in vids]
+        elif p.is_file():
+            specs.append(SourceSpec(p, p.stem))
+        else:
+            raise InputError(f"input not found: {p}")
+    seen: dict[str, Path] = {}
+    for sp in specs:
+        if sp.key in seen:
+            raise OptionError(f"{seen[sp.key]} and {sp.path} would both write to '{sp.key}/'; "
+                              "rename one or extract them into different -o folders")
+        seen[sp.key] = sp.path
+    return specs
+
+
+# --- writing ---------------------------------------------------------------------
+
+
+def _write_atomic_image(final: Path, img: np.ndarray, quality: int) -> None:
+    tmp = temp_path_for(final)
+    try:
+        if img.ndim == 2:       # one-channel gray
+            ok, buf = cv2.imencode(final.suffix, img)
+            if not ok:
+                raise OutputError(f"cannot encode {final}")
+            buf.tofile(str(tmp))
+        else:
+            write_image(tmp, img, quality=quality)
+        os.replace(tmp, final)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"cannot write {final}: {e.strerror}") from None
+
+
+def _write_atomic_text(final: Path, text: str) -> None:
+    tmp = temp_path_for(final)
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, final)
+
+
+def _prefetch(it: Iterable, depth: int = 4) -> Iterator:
+    """Run ``it`` in a thread, ``depth`` items ahead (decoding overlaps the analysis)."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    end = object()
+
+    def work() -> None:
+        try:
+            for item in it:
+                while not stop.is_set():
+                    try:
+                        q.put((item, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        pass
+                if stop.is_set():
+                    return
+            q.put((end, None))
+        except BaseException as e:  # noqa: BLE001 - re-raised in the consumer
+            q.put((end, e))
+
+    t = threading.Thread(target=work, name="vidcolor-decode", daemon=True)
+    t.start()
+    try:
+        while True:
+            item, err = q.get()
+            if item is end:
+                if err is not None:
+                    raise err
+                return
+            yield item
+    finally:
+        stop.set()
+        t.join()
+
+
+@dataclass
+class SourceResult:
+    """What happened to one source."""
+
+    key: str
+    path: Path
+    decoded: int = 0
+    kept: int = 0
+    skipped: bool = False
+
+
+@dataclass
+class ExtractResult:
+    sources: list[SourceResult] = field(default_factory=list)
+    manifest: Path | None = None
+    csv: Path | None = None
+
+    @property
+    def kept(self) -> int:
+        return sum(s.kept for s in self.sources)
+
+    @property
+    def decoded(self) -> int:
+        return sum(s.decoded for s in self.sources)
+
+
+def extract_source(spec: SourceSpec, out_dir: Path, opts: ExtractOptions, progress=None,
+                   fps: float | None = None) -> SourceResult:
+    """Extract one source into ``out_dir/<key>/`` (skipped if its marker exists).
+
+    progress: a tqdm bar (or None); it is reset to the source's frame count.
+    """
+    folder = out_dir / spec.key
+    marker = folder / MARKER
+    res = SourceResult(spec.key, spec.path)
+    if marker.exists():
+        done = json.loads(marker.read_text(encoding="utf-8"))
+        if done.get("settings") != asdict(opts):
+            raise OptionError(f"{folder} was extracted with other settings; use another -o folder or delete it")
+        res.skipped, res.decoded, res.kept = True, done.get("decoded", 0), done.get("kept", 0)
+        return res
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"cannot create {folder}: {e.strerror}") from None
+    for stale in folder.glob(".*-tmp*"):        # temporaries of an interrupted run
+        stale.unlink(missing_ok=True)
+    ext = "jpg" if opts.format == "jpg" else "png"
+    rows: list[dict] = []
+    pending: list[Future] = []
+    with open_source(spec.path, fps=fps) as src:
+        if src.kind == "video":
+            sel = Selector(opts, "yuv420", *video_colorspace(src))
+        else:
+            sel = Selector(opts, "gbrp")
+        if progress is not None:
+            progress.reset(total=src.frame_count)
+        pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="vidcolor-write")
+        frames = _prefetch(src)
+        try:
+            for frame in frames:
+                res.decoded += 1
+                k = sel.offer(frame)
+                if progress is not None:
+                    progress.update(1)
+                if k is None:
+                    continue
+                name = f"{frame.index:06d}.{ext}"
+                row = {"file": name}
+                if opts.pairs:
+                    row["gray_file"] = f"{frame.index:06d}_gray.png"
+                row.update({
+                    "source": str(spec.path), "source_key": spec.key, "index": frame.index,
+                    "name": frame.name, "time": round(frame.time, 6), "timecode": timecode(frame.time),
+                    "pts": frame.pts, "method": opts.method, "distance": k.distance, "scene": k.scene,
+                    "hash": None, "hash_kind": opts.hash,      # filled in by the writer
+                    "width": frame.rgb.shape[1], "height": frame.rgb.shape[0],
+                })
+                rows.append(row)
+                pending.append(pool.submit(_write_frame, folder, row, k, opts))
+                while len(pending) > 8:             # bound the frames held in memory
+                    pending.pop(0).result()
+            for f in pending:
+                f.result()
+        finally:
+            frames.close()                          # stop the decode thread before the source closes
+            pool.shutdown(wait=True, cancel_futures=True)
+    res.kept = len(rows)
+    keep = {r["file"] for r in rows} | {r.get("gray_file") for r in rows}
+    for f in folder.iterdir():                     # frames of an earlier, interrupted run
+        if _FRAME_FILE.match(f.name) and f.name not in keep:
+            f.unlink()
+    write_jsonl(folder / MANIFEST, rows)
+    _write_atomic_text(marker, json.dumps({"source": str(spec.path), "settings": asdict(opts),
+                                           "decoded": res.decoded, "kept": res.kept}, indent=1))
+    return res
+
+
+def _write_frame(folder: Path, row: dict, kept: Kept, opts: ExtractOptions) -> None:
+    """Write one kept frame (and its gray input) under its final names; fill the row's hash."""
+    rgb = kept.frame.rgb
+    row["hash"] = hashing.hash_hex(kept.hash)
+    _write_atomic_image(folder / row["file"], rgb, opts.quality)
+    if opts.pairs:
+        _write_atomic_image(folder / row["gray_file"], gray_l(rgb), opts.quality)
+
+
+def build_manifest(out_dir: Path, csv: bool = False) -> tuple[Path, Path | None]:
+    """Rebuild ``out_dir/manifest.jsonl`` (and ``.csv``) from every complete source under it;
+    ``file``/``gray_file`` become relative to ``out_dir``. Sources in natural key order."""
+    rows: list[dict] = []
+    markers = sorted(out_dir.rglob(MARKER), key=lambda m: natural_key(m.parent.relative_to(out_dir).as_posix()))
+    for m in markers:
+        prefix = m.parent.relative_to(out_dir).as_posix()
+        for r in read_jsonl(m.parent / MANIFEST):
+            r["file"] = f"{prefix}/{r['file']}"
+            if r.get("gray_file"):
+                r["gray_file"] = f"{prefix}/{r['gray_file']}"
+            rows.append(r)
+    jsonl = write_jsonl(out_dir / MANIFEST, rows)
+    return jsonl, (write_csv(out_dir / MANIFEST_CSV, rows) if csv else None)
+
+
+def extract(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLike, opts: ExtractOptions | None = None,
+            csv: bool = False, quiet: bool = False, fps: float | None = None) -> ExtractResult:
+    """Extract the distinct frames of every input into ``out_dir`` (resumable; see module doc).
+
+    inputs: video files, image files, image folders/globs, or folders of videos.
+    fps: frame rate assumed for image sequences (timestamps; default 24).
+    """
+    from tqdm import tqdm
+
+    opts = opts or ExtractOptions()
+    out = Path(out_dir)
+    specs = find_sources(inputs)
+    for sp in specs:
+        if out.resolve() == sp.path.resolve():
+            raise OutputError(f"output folder {out} is an input; choose another -o")
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out} is a file; -o needs a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    show = not quiet and sys.stderr.isatty()
+    result = ExtractResult()
+    with tqdm(total=len(specs), desc="sources", unit="src", disable=not show, position=0) as bar:
+        for sp in specs:
+            with tqdm(desc=sp.key, unit="fr", disable=not show, position=1, leave=False) as fbar:
+                result.sources.append(extract_source(sp, out, opts, progress=fbar, fps=fps))
+            bar.update(1)
+    result.manifest, result.csv = build_manifest(out, csv=csv)
+    return result
