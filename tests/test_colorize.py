@@ -44,7 +44,8 @@ def test_video_keeps_frames_timing_and_audio(clips, tmp_path, key, ext):
     a, rate_a = decode(src)
     b, rate_b = decode(out)
     assert res.frames == len(a) == len(b) == 12
-    assert rate_a == rate_b
+    if key != "vfr":   # a VFR stream's average rate is derived from packet durations; its timestamps are the truth
+        assert rate_a == rate_b
     assert [t for _, t, _ in a] == pytest.approx([t for _, t, _ in b], abs=1e-3)
     assert audio_packets(src) == audio_packets(out)  # copied packet for packet
     # luminance is the input's; chroma is new
