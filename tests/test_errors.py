@@ -180,7 +180,10 @@ def test_ctrl_c_leaves_nothing(tmp_path):
     before = digest(src)
     proc = subprocess.Popen([sys.executable, "-m", "vidcolor", "colorize", str(src), "-o", str(out),
                              "--model", "eccv16", "--weights", str(w), "--batch-size", "2", "--device", "cpu"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            # as from a terminal: a job started in the background by a non-interactive
+                            # shell (CI) inherits SIGINT ignored, and Python then installs no handler
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while time.time() < deadline and not any(out_dir.iterdir()):   # the temp output exists: mid-run
         time.sleep(0.1)
