@@ -164,11 +164,10 @@ def clip_metrics(orig: list[np.ndarray], outputs: dict[str, list[np.ndarray]]) -
 def make_model(args, frames):
     if args.model == "oracle":
         return FlickerOracle(true_ab(frames, args.size), args.field, args.cast, args.seed)
-    from vidcolor.models import create_model, load_model
+    from vidcolor.models import load_model
 
-    if args.weights:
-        return load_model(args.model, weights=args.weights, device="cpu")
-    return create_model(args.model)
+    # the model's own weights (shipped or cached) unless --weights names a file
+    return load_model(args.model, weights=args.weights, device="cpu")
 
 
 def run_clip(args, name: str, tmp: Path) -> dict:
