@@ -73,11 +73,8 @@ def check_output(output: Path, inputs: Iterable[Path], overwrite: bool) -> None:
     """Refuse outputs that would destroy an input or an existing file, or cannot be written."""
     out = output.resolve()
     for i in inputs:
-        i = i.resolve()
-        if out == i or (i.is_dir() and out == i) or (i.is_file() and out == i):
+        if out == i.resolve():
             raise OutputError(f"output {output} is the input; choose another output path")
-        if i.is_dir() and out.is_dir() and out == i:
-            raise OutputError(f"output folder {output} is the input folder; choose another one")
     if output.exists() and not overwrite:
         if output.is_dir() and not any(output.iterdir()):
             pass  # an empty folder prepared by the user is fine
