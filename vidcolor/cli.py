@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import click
 
+from . import temporal as _temporal
 from .errors import VidcolorError
 
 
@@ -73,9 +74,9 @@ def colorize_options(f):
 @click.option("--codec", default="libx264", show_default=True,
               help="libx264 (H.264, yuv420p) | libx265 | ffv1 (lossless, archival) | prores_ks | libvpx-vp9.")
 @click.option("--fps", type=float, default=None, help="Frame rate for image-sequence inputs (default 24).")
-@click.option("--temporal", default="flow", show_default=True,
+@click.option("--temporal", default=_temporal.DEFAULT_TEMPORAL, show_default=True,
               help="Smoothing of colors over time: flow (optical-flow guided, no ghosting) | ema | none.")
-@click.option("--temporal-strength", type=float, default=0.8, show_default=True,
+@click.option("--temporal-strength", type=float, default=_temporal.DEFAULT_STRENGTH, show_default=True,
               help="0..1 (exclusive), how much of the previous frame's color is kept.")
 @click.option("--scene-threshold", type=float, default=None,
               help="Scene-cut threshold (mean |dL| in L units, default 14); a cut resets the smoothing.")

@@ -25,6 +25,7 @@ from . import color
 from .errors import OptionError
 from .media import VideoSink, check_output, iter_batches, open_sink, open_source
 from .models import DEFAULT_MODEL, Colorizer, load_model
+from .temporal import DEFAULT_TEMPORAL, make_smoother
 
 STAGES = ("decode", "prepare", "model", "temporal", "compose", "encode")
 _END = object()
@@ -258,7 +259,7 @@ def colorize_video(input: str | os.PathLike, output: str | os.PathLike, model: s
                    weights: str | os.PathLike | None = None, batch_size: int = 8, device: str = "auto",
                    size: int = 256, crf: int | None = 18, preset: str | None = "medium", codec: str = "libx264",
                    fps: float | None = None, overwrite: bool = False, quiet: bool = False,
-                   temporal: str = "flow", temporal_strength: float | None = None,
+                   temporal: str = DEFAULT_TEMPORAL, temporal_strength: float | None = None,
                    scene_threshold: float | None = None,
                    pretrained: bool = True, on_batch: Callable[[int], None] | None = None,
                    notify: Callable[[str], None] | None = None, stats: Stats | None = None) -> Result:
@@ -282,8 +283,6 @@ def colorize_video(input: str | os.PathLike, output: str | os.PathLike, model: s
                                                                           pretrained=pretrained)
         smoother = None
         if temporal and temporal != "none":
-            from .temporal import make_smoother
-
             smoother = make_smoother(temporal, temporal_strength, scene_threshold=scene_threshold)
         engine = Engine(net, dev, size=size, smoother=smoother, stats=stats)
         sink = open_sink(output, source, codec=codec, crf=crf, preset=preset, overwrite=overwrite, notify=notify)
