@@ -68,3 +68,32 @@ def test_cli_bench_json(clips, tmp_path):
     rep = json.loads(j.read_text())
     assert len(rep["results"]) == 1 and rep["results"][0]["frames"] == 12
     assert "| noaudio.mp4 | tiny b8 |" in r.output
+
+
+def test_bound_by_names_the_busiest_thread():
+    from vidcolor.bench import bound_by
+
+    ms = dict.fromkeys(STAGES, 1.0)
+    assert bound_by({**ms, "encode": 9.0}) == "encode"
+    assert bound_by({**ms, "decode": 5.0}) == "decode"
+    # the engine thread does prepare + model + temporal + compose: 2+2+1+1 = 6 > decode 5
+    assert bound_by({**ms, "decode": 5.0, "prepare": 2.0, "model": 2.0}) == "engine (prepare)"
+    assert bound_by({**ms, "model": 8.0}) == "engine (model)"
+
+
+def test_precision_and_layout_variants(clips, tmp_path):
+    j = tmp_path / "b.json"
+    r = CliRunner().invoke(main, ["bench", str(clips["noaudio"]), "--model", "compact", "--random-weights",
+                                  "--size", "64", "--repeats", "1", "--device", "cpu", "--batch-size", "6",
+                                  "--precision", "fp32", "--precision", "bf16", "--channels-last",
+                                  "--json", str(j), "-q"])
+    assert r.exit_code == 0, r.output
+    rep = json.loads(j.read_text())
+    labels = [x["label"] for x in rep["results"]]
+    assert labels == ["transcode (no model)", "compact b6 fp32", "compact b6 fp32 channels_last",
+                      "compact b6 bf16", "compact b6 bf16 channels_last"]
+    for row in rep["results"][1:]:
+        assert row["frames"] == 12 and row["model_only_fps"] > 0
+        assert row["bound_by"] in ("decode", "encode") or row["bound_by"].startswith("engine (")
+    assert rep["results"][3]["config"]["precision"] == "bf16"
+    assert "model-only fps" in r.output and "| compact b6 bf16 channels_last |" in r.output

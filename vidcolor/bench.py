@@ -25,7 +25,7 @@ import torch
 
 from .media import open_sink, open_source
 from .models import create_model, load_model
-from .pipeline import STAGES, Engine, Stats, resolve_device, run
+from .pipeline import STAGES, Engine, Pending, Stats, resolve_device, run
 
 
 @dataclass(frozen=True)
@@ -35,11 +35,24 @@ class Config:
     size: int = 256
     device: str = "auto"
     temporal: str = "none"
+    precision: str = "auto"    # auto | fp32 | fp16 | bf16 (autocast of the model)
+    channels_last: bool = False
+    compile: bool = False      # torch.compile the model
 
     @property
     def label(self) -> str:
-        t = "" if self.temporal == "none" else f" {self.temporal}"
-        return f"{self.model} b{self.batch_size}{t}" if self.model != "transcode" else "transcode (no model)"
+        if self.model == "transcode":
+            return "transcode (no model)"
+        parts = [self.model, f"b{self.batch_size}"]
+        if self.precision != "auto":
+            parts.append(self.precision)
+        if self.channels_last:
+            parts.append("channels_last")
+        if self.compile:
+            parts.append("compiled")
+        if self.temporal != "none":
+            parts.append(self.temporal)
+        return " ".join(parts)
 
 
 class Passthrough(Engine):
@@ -48,6 +61,12 @@ class Passthrough(Engine):
     def __init__(self, stats: Stats):
         self.stats = stats
         self.device = torch.device("cpu")
+
+    def submit(self, frames) -> Pending:
+        return Pending(np.stack(frames) if isinstance(frames, list) else frames)
+
+    def hold_batches(self, n: int) -> None:
+        pass
 
     def __call__(self, frames: np.ndarray) -> np.ndarray:
         return frames
@@ -100,7 +119,10 @@ def machine_info() -> dict:
             cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    gpu = None
+    if torch.cuda.is_available():
+        gpu = (f"{torch.cuda.get_device_name(0)} (CUDA {torch.version.cuda}, cuDNN {torch.backends.cudnn.version()}, "
+               f"{torch.cuda.get_device_properties(0).total_memory / 2**30:.0f} GiB)")
     libs = getattr(av, "library_versions", {})
     ffmpeg = ".".join(map(str, libs.get("libavcodec", ()))) if libs else "?"
     return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "gpu": gpu,
@@ -108,25 +130,54 @@ def machine_info() -> dict:
             "python": platform.python_version(), "platform": platform.platform()}
 
 
-def _one_run(input: Path, cfg: Config, model, out: Path, codec: str, crf: int, preset: str) -> dict:
+def make_engine(cfg: Config, model) -> Engine:
+    """The engine of one configuration, warmed up (kernels, allocator, compilation)."""
+    smoother = None
+    if cfg.temporal != "none":
+        from .temporal import make_smoother
+
+        smoother = make_smoother(cfg.temporal)
+    return Engine(model, resolve_device(cfg.device), size=cfg.size, smoother=smoother, precision=cfg.precision,
+                  channels_last=cfg.channels_last, compile=cfg.compile)
+
+
+def model_fps(engine: Engine, batch_size: int, seconds: float = 1.0) -> float:
+    """Frames/s of the model alone (``Engine.predict_ab``) on batches of random L at the
+    engine's size, on its device: no decode, color conversion or encode. Warmed up; the
+    device is synchronized only around the timed loop."""
+    dev = engine.device
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda *a: None)
+    L = torch.rand(batch_size, 1, engine.size, engine.size, device=dev) * 100
+    with torch.inference_mode():
+        for _ in range(2):
+            engine.predict_ab(L)
+        sync()
+        t0 = time.perf_counter()
+        engine.predict_ab(L)
+        sync()
+        one = max(time.perf_counter() - t0, 1e-6)
+        iters = max(2, min(1000, int(seconds / one)))
+        t0 = time.perf_counter()
+        for _ in range(iters):
+            engine.predict_ab(L)
+        sync()
+        return iters * batch_size / (time.perf_counter() - t0)
+
+
+def _one_run(input: Path, cfg: Config, engine: Engine | None, out: Path, codec: str, crf: int, preset: str,
+             stage_timing: bool = True) -> dict:
     stats = Stats()
     dev = resolve_device(cfg.device)
     source = open_source(input)
     try:
         sink = open_sink(out, source, codec=codec, crf=crf, preset=preset, overwrite=True, notify=lambda m: None)
-        if model is None:
+        if engine is None:
             engine = Passthrough(stats)
         else:
-            smoother = None
-            if cfg.temporal != "none":
-                from .temporal import make_smoother
-
-                smoother = make_smoother(cfg.temporal)
-            engine = Engine(model, dev, size=cfg.size, smoother=smoother, stats=stats, sync_timing=True)
-            warm = np.zeros((cfg.batch_size, source.height, source.width, 3), np.uint8)
-            engine(warm)                                 # warm-up: kernels, allocator, autotuning
-            if smoother is not None:
-                smoother.reset()
+            engine.stats, engine.sync_timing = stats, stage_timing and dev.type == "cuda"
+            engine(np.zeros((cfg.batch_size, source.height, source.width, 3), np.uint8))   # warm-up
+            if engine.smoother is not None:
+                engine.smoother.reset()
             stats.seconds = dict.fromkeys(STAGES, 0.0)
         if dev.type == "cuda":
             torch.cuda.synchronize()
@@ -153,27 +204,47 @@ def _summarize(runs: list[dict]) -> dict:
         "fps": ms([r["fps"] for r in runs]),
         "stage_ms_per_frame": stage_ms,
         "stage_share": {s: stage_ms[s]["median"] / total for s in STAGES},
+        "bound_by": bound_by({s: v["median"] for s, v in stage_ms.items()}),
         "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
         "peak_gpu_mb": max((r["peak_gpu_mb"] or 0) for r in runs) if runs[0]["peak_gpu_mb"] is not None else None,
     }
 
 
+def bound_by(stage_ms: dict[str, float]) -> str:
+    """What limits the frame rate: the busiest of the pipeline's three threads (decode,
+    the engine = prepare + model + temporal + compose, encode), and within the engine
+    its largest stage. On a machine with fewer free cores than threads the stages also
+    compete for the CPU, and the sum of all of them matters too."""
+    engine = {s: stage_ms[s] for s in ("prepare", "model", "temporal", "compose")}
+    threads = {"decode": stage_ms["decode"], "engine": sum(engine.values()), "encode": stage_ms["encode"]}
+    top = max(threads, key=threads.get)
+    return f"engine ({max(engine, key=engine.get)})" if top == "engine" else top
+
+
 def benchmark(inputs: list[str | os.PathLike], models: list[str], batch_sizes: list[int] = (8,), size: int = 256,
               device: str = "auto", temporal: list[str] = ("none",), repeats: int = 3, random_weights: bool = False,
               weights: str | None = None, baseline: bool = True, codec: str = "libx264", crf: int = 18,
-              preset: str = "medium", quality: bool | None = None, progress=None) -> dict:
+              preset: str = "medium", quality: bool | None = None, progress=None,
+              precisions: list[str] = ("auto",), channels_last: list[bool] = (False,), compile: list[bool] = (False,),
+              stage_timing: bool = True, model_only: bool = True) -> dict:
     """Run every configuration on every input; returns the JSON-ready report.
 
-    ``quality``: add the `vidcolor eval` summary for color inputs (None: only when the
-    input is in color, False: never).
+    Configurations are every combination of models, batch sizes, temporal settings,
+    precisions, memory layouts (``channels_last``) and ``compile``. ``quality``: add the
+    `vidcolor eval` summary for color inputs (None: only when the input is in color,
+    False: never). ``stage_timing``: on a GPU, synchronize after every stage so that
+    each is timed exactly (costs a little overlap; off for pure throughput).
+    ``model_only``: also time the model alone on random input at ``size``.
     """
-    configs = [Config(m, b, size, device, t) for m, b, t in itertools.product(models, batch_sizes, temporal)]
+    configs = [Config(m, b, size, device, t, p, cl, c) for m, b, t, p, cl, c in
+               itertools.product(models, batch_sizes, temporal, precisions, channels_last, compile)]
     if baseline:
         configs.insert(0, Config("transcode", max(batch_sizes), size, device))
     dev = resolve_device(device)
     report = {"machine": machine_info(), "settings": {"size": size, "device": str(dev), "repeats": repeats,
                                                       "codec": codec, "crf": crf, "preset": preset,
-                                                      "random_weights": random_weights},
+                                                      "random_weights": random_weights,
+                                                      "stage_timing": stage_timing},
               "results": []}
     models_cache: dict[str, torch.nn.Module] = {}
     with tempfile.TemporaryDirectory(prefix="vidcolor-bench-") as tmp:
@@ -181,19 +252,24 @@ def benchmark(inputs: list[str | os.PathLike], models: list[str], batch_sizes: l
             inp = Path(inp)
             ext = ".mp4"
             for cfg in configs:
-                model = None
+                engine = None
                 if cfg.model != "transcode":
                     if cfg.model not in models_cache:
                         models_cache[cfg.model] = (create_model(cfg.model) if random_weights else
                                                    load_model(cfg.model, weights=weights, device=dev)).eval()
-                    model = models_cache[cfg.model]
+                    if progress and cfg.compile:
+                        progress(f"{cfg.label}: compiling the model")
+                    engine = make_engine(cfg, models_cache[cfg.model])
                 runs = []
                 for r in range(repeats):
                     if progress:
                         progress(f"{inp.name}: {cfg.label} run {r + 1}/{repeats}")
-                    runs.append(_one_run(inp, cfg, model, Path(tmp) / f"out{ext}", codec, crf, preset))
-                report["results"].append({"input": str(inp), "config": asdict(cfg), "label": cfg.label,
-                                          **_summarize(runs)})
+                    runs.append(_one_run(inp, cfg, engine, Path(tmp) / f"out{ext}", codec, crf, preset,
+                                         stage_timing))
+                row = {"input": str(inp), "config": asdict(cfg), "label": cfg.label, **_summarize(runs)}
+                if engine is not None and model_only:
+                    row["model_only_fps"] = model_fps(engine, cfg.batch_size)
+                report["results"].append(row)
         if quality is not False:
             color_inputs = [i for i in inputs if quality or is_color(i)]
             if color_inputs:
@@ -207,14 +283,11 @@ def benchmark(inputs: list[str | os.PathLike], models: list[str], batch_sizes: l
 
 def is_color(input: str | os.PathLike, frames: int = 5, threshold: float = 3.0) -> bool:
     """True when the first frames carry color (mean |ab| above ``threshold`` Lab units)."""
-    import cv2
+    from .color import host_rgb_to_lab
 
     src = open_source(input)
     try:
-        chroma = []
-        for f in itertools.islice(src, frames):
-            rgb = f.rgb.astype(np.float32) / (255.0 if f.rgb.dtype == np.uint8 else 65535.0)
-            chroma.append(float(np.abs(cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab)[..., 1:]).mean()))
+        chroma = [float(np.abs(host_rgb_to_lab(f.rgb)[..., 1:]).mean()) for f in itertools.islice(src, frames)]
     finally:
         src.close()
     return bool(chroma) and float(np.mean(chroma)) > threshold
@@ -257,16 +330,18 @@ def to_markdown(report: dict) -> str:
     lines = [f"Machine: {m['cpu']}, {m['cores']} cores ({m['torch_threads']} torch threads), GPU: {m['gpu'] or 'none'}; "
              f"torch {m['torch']}, PyAV {m['pyav']} (libavcodec {m['libavcodec']}), Python {m['python']}",
              f"Settings: {report['settings']}", "",
-             "| input | config | frames | frames/s (median, min-max) | vs transcode | "
+             "| input | config | frames | frames/s (median, min-max) | vs transcode | bound by | model-only fps | "
              + " | ".join(f"{s} ms" for s in STAGES) + " | peak RSS MB | peak GPU MB |",
-             "|" + "---|" * (7 + len(STAGES))]
+             "|" + "---|" * (9 + len(STAGES))]
     for r in report["results"]:
         f = r["fps"]
         st = " | ".join(f"{r['stage_ms_per_frame'][s]['median']:.1f} ({100 * r['stage_share'][s]:.0f}%)" for s in STAGES)
         ratio = f"{r['fps_vs_transcode']:.2f}x" if "fps_vs_transcode" in r else "-"
         gpu = f"{r['peak_gpu_mb']:.0f}" if r.get("peak_gpu_mb") else "-"
+        mo = f"{r['model_only_fps']:.1f}" if "model_only_fps" in r else "-"
         lines.append(f"| {Path(r['input']).name} | {r['label']} | {r['frames']} | {f['median']:.2f} "
-                     f"({f['min']:.2f}-{f['max']:.2f}) | {ratio} | {st} | {r['peak_rss_mb']:.0f} | {gpu} |")
+                     f"({f['min']:.2f}-{f['max']:.2f}) | {ratio} | {r['bound_by']} | {mo} | {st} | "
+                     f"{r['peak_rss_mb']:.0f} | {gpu} |")
     for inp, q in report.get("quality", {}).items():
         lines += ["", f"Quality on {Path(inp).name} (converted to gray, colorized, scored against the original):", "",
                   q["markdown"].rstrip()]

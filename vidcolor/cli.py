@@ -58,6 +58,10 @@ def colorize_options(f):
         click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda (cuda:N)."),
         click.option("--size", type=int, default=256, show_default=True,
                      help="Side of the square the model sees; ab is upsampled to full size."),
+        click.option("--precision", type=click.Choice(["auto", "fp32", "fp16", "bf16"]), default="auto",
+                     show_default=True,
+                     help="Model arithmetic: auto = bf16 (fp16 on older GPUs) on a GPU, fp32 on the CPU. "
+                          "Color conversions are always fp32."),
     ]
     for o in reversed(opts):
         f = o(f)
@@ -82,7 +86,7 @@ def colorize_options(f):
               help="Scene-cut threshold (mean |dL| in L units, default 14); a cut resets the smoothing.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
-def colorize(input, output, model, weights, batch_size, device, size, crf, preset, codec, fps,
+def colorize(input, output, model, weights, batch_size, device, size, precision, crf, preset, codec, fps,
              temporal, temporal_strength, scene_threshold, overwrite, quiet):
     """Colorize INPUT (video, image folder/glob, or photo) into OUTPUT.
 
@@ -92,8 +96,8 @@ def colorize(input, output, model, weights, batch_size, device, size, crf, prese
     from .pipeline import colorize_video
 
     res = colorize_video(input, output, model=model, weights=weights, batch_size=batch_size, device=device,
-                         size=size, crf=crf, preset=preset, codec=codec, fps=fps, overwrite=overwrite,
-                         quiet=quiet, temporal=temporal, temporal_strength=temporal_strength,
+                         size=size, precision=precision, crf=crf, preset=preset, codec=codec, fps=fps,
+                         overwrite=overwrite, quiet=quiet, temporal=temporal, temporal_strength=temporal_strength,
                          scene_threshold=scene_threshold, notify=_notify)
     if not quiet:
         click.echo(f"{res.output}: {res.frames} frames in {res.seconds:.1f} s ({res.fps:.1f} frames/s)", err=True)
@@ -283,6 +287,16 @@ def eval_cmd(inputs, models, weights_files, batch_size, device, size, temporal, 
 @click.option("--no-baseline", is_flag=True, help="Skip the decode+encode-only (transcode) baseline.")
 @click.option("--quality/--no-quality", default=None,
               help="Add the `vidcolor eval` quality summary (default: only for color inputs).")
+@click.option("--precision", "precisions", type=click.Choice(["auto", "fp32", "fp16", "bf16"]), multiple=True,
+              help="Model arithmetic (repeat for several). Default auto: bf16 on a GPU, fp32 on the CPU.")
+@click.option("--channels-last", "channels_last", is_flag=True,
+              help="Also time each configuration with the model in channels_last (NHWC) memory layout.")
+@click.option("--compile", "compile_", is_flag=True,
+              help="Also time each configuration with the model compiled by torch.compile (slow to start).")
+@click.option("--stage-timing/--no-stage-timing", default=True, show_default=True,
+              help="GPU: synchronize after each stage to time it exactly; off measures pure throughput.")
+@click.option("--model-only/--no-model-only", default=True, show_default=True,
+              help="Also report frames/s of the model alone at --size (no decode, conversion or encode).")
 @click.option("--crf", type=int, default=18, show_default=True)
 @click.option("--preset", default="medium", show_default=True)
 @click.option("--codec", default="libx264", show_default=True)
@@ -290,13 +304,22 @@ def eval_cmd(inputs, models, weights_files, batch_size, device, size, temporal, 
 @click.option("--markdown", "md_path", type=click.Path(dir_okay=False), help="Write the table as Markdown.")
 @click.option("-q", "--quiet", is_flag=True)
 def bench_cmd(inputs, models, batch_sizes, size, device, temporals, repeats, random_weights, weights, no_baseline,
-              quality, crf, preset, codec, json_path, md_path, quiet):
+              quality, precisions, channels_last, compile_, stage_timing, model_only, crf, preset, codec, json_path,
+              md_path, quiet):
     """Time every pipeline stage per frame for each model / batch size / temporal setting.
 
     Reports decode, prepare (color conversion), model, temporal, compose and
     encode in ms/frame and as a share, end-to-end frames/s (median and min-max
     over --repeats runs after a warm-up batch), peak RSS and peak GPU memory,
     and the ratio to decode+encode alone (the limit) measured in the same run.
+    "bound by" names the busiest of the three pipeline threads (decode, engine,
+    encode): what to make faster first. Configurations are every combination
+    of --model, --batch-size, --temporal, --precision, --channels-last and --compile.
+
+    \b
+    Example (GPU):
+      vidcolor bench film_1080p.mp4 --model eccv16 --model compact \\
+        --precision fp32 --precision bf16 --batch-size 8 --batch-size 32 --channels-last
     """
     import json
     from pathlib import Path
@@ -310,7 +333,10 @@ def bench_cmd(inputs, models, batch_sizes, size, device, temporals, repeats, ran
     report = benchmark(list(inputs), list(models) or [DEFAULT_MODEL], list(batch_sizes) or [8], size=size,
                        device=device, temporal=list(temporals) or ["none"], repeats=repeats,
                        random_weights=random_weights, weights=weights, baseline=not no_baseline, codec=codec,
-                       crf=crf, preset=preset, quality=quality, progress=None if quiet else _notify)
+                       crf=crf, preset=preset, quality=quality, progress=None if quiet else _notify,
+                       precisions=list(precisions) or ["auto"], channels_last=[False, True] if channels_last else [False],
+                       compile=[False, True] if compile_ else [False], stage_timing=stage_timing,
+                       model_only=model_only)
     md = to_markdown(report)
     click.echo(md)
     if json_path:

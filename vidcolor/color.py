@@ -110,12 +110,17 @@ def compose(L_full: torch.Tensor, ab_small: torch.Tensor) -> torch.Tensor:
 # way in and exactly for in-gamut colors on the way out (it clips out-of-gamut colors
 # differently). The Engine uses these when the device is the CPU, kornia on a GPU.
 
+def host_rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
+    """One HxWx3 uint8/uint16 RGB frame -> HxWx3 float32 Lab (OpenCV, D65; L in [0, 100])."""
+    scale = 1.0 / (255.0 if rgb.dtype == np.uint8 else 65535.0)
+    return cv2.cvtColor(rgb.astype(np.float32) * scale, cv2.COLOR_RGB2Lab)
+
+
 def host_rgb_to_l(frames: np.ndarray) -> np.ndarray:
     """NHWC uint8/uint16 RGB -> N x H x W float32 L in [0, 100] (OpenCV, D65)."""
-    scale = 1.0 / (255.0 if frames.dtype == np.uint8 else 65535.0)
     out = np.empty(frames.shape[:3], np.float32)
     for i, f in enumerate(frames):
-        out[i] = cv2.cvtColor(f.astype(np.float32) * scale, cv2.COLOR_RGB2Lab)[..., 0]
+        out[i] = host_rgb_to_lab(f)[..., 0]
     return out
 
 

@@ -59,26 +59,127 @@ class Stats:
         return self.frames / self.wall if self.wall else 0.0
 
 
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+
+
+def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
+    """``--precision`` -> the autocast dtype of the model, or None for plain fp32.
+
+    ``auto`` is bf16 on a GPU that has it (fp16 on older ones) and fp32 on the CPU.
+    Only the model runs in reduced precision: color conversions stay fp32.
+    """
+    if precision not in PRECISIONS:
+        raise OptionError(f"unknown --precision {precision}; use one of {', '.join(PRECISIONS)}")
+    cuda = device.type == "cuda"
+    if precision == "auto":
+        if not cuda:
+            return None
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if precision == "bf16" and cuda and not torch.cuda.is_bf16_supported():
+        raise OptionError("--precision bf16: this GPU has no bfloat16; use fp16 or fp32")
+    return {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+
+
+class _HostRing:
+    """Page-locked (pinned) host buffers handed out round-robin for the GPU path.
+
+    Pinned memory makes host<->device copies asynchronous, but allocating it is slow
+    (a driver call per batch), so a few buffers per direction are made once and
+    reused. A slot is handed out again only after ``slots - 1`` others; the engine's
+    bounded queues guarantee that its previous user is done by then (see :func:`run`),
+    and each slot's CUDA event makes sure the copy that used it has completed.
+    """
+
+    def __init__(self, slots: int, pin: bool = True):
+        self.slots, self.pin = slots, pin
+        self._bufs: list[list] = []            # [tensor, event or None]
+        self._key = None
+        self._next = 0
+
+    def take(self, shape: tuple[int, ...], dtype: torch.dtype) -> tuple[torch.Tensor, int]:
+        n, rest = shape[0], tuple(shape[1:])
+        if self._key != (rest, dtype) or n > self._bufs[0][0].shape[0]:
+            # a new frame size: old buffers stay alive as long as a consumer holds a view
+            self._key, self._next = (rest, dtype), 0
+            self._bufs = [[torch.empty((n, *rest), dtype=dtype, pin_memory=self.pin), None]
+                          for _ in range(self.slots)]
+        i = self._next
+        self._next = (i + 1) % self.slots
+        buf, event = self._bufs[i]
+        if event is not None:
+            event.synchronize()
+        return buf[:n], i
+
+    def mark(self, i: int, stream=None) -> torch.cuda.Event:
+        """Record, on the current stream, the moment slot ``i``'s copy is done."""
+        event = torch.cuda.Event()
+        event.record(stream)
+        self._bufs[i][1] = event
+        return event
+
+
+class Pending:
+    """A batch whose colorized frames may still be on their way from the GPU.
+
+    ``result()`` waits for the device-to-host copy (only that batch's, not the
+    device) and returns NHWC frames of the input's dtype. The CPU path returns
+    finished batches.
+    """
+
+    def __init__(self, frames: np.ndarray, event=None, dtype=None):
+        self._frames, self._event, self._dtype = frames, event, dtype
+
+    def result(self) -> np.ndarray:
+        if self._event is not None:
+            self._event.synchronize()
+            self._event = None
+        if self._dtype is not None and self._frames.dtype != self._dtype:
+            self._frames = self._frames.astype(self._dtype)
+        return self._frames
+
+
 class Engine:
     """Colorize batches of host frames on a device.
 
     ``engine(frames)`` takes NHWC uint8/uint16 RGB (numpy) and returns the
-    colorized frames with the same shape and dtype. State of the temporal stage
-    is carried from one call to the next, so feed frames in order.
+    colorized frames with the same shape and dtype. ``engine.submit(frames)``
+    does the same without waiting for the GPU: it returns a :class:`Pending`
+    (used by :func:`run`, so that decoding, the model and encoding overlap).
+    State of the temporal stage is carried from one call to the next, so feed
+    frames in order.
+
+    precision: ``auto`` | ``fp32`` | ``fp16`` | ``bf16`` (autocast of the model only).
+    channels_last: run the model in NHWC memory layout (faster convolutions on
+    tensor-core GPUs). compile: ``torch.compile`` the model (True, or a backend
+    name); batches smaller than the first are padded so shapes stay static.
     """
 
     def __init__(self, model: Colorizer, device: torch.device | str = "cpu", size: int = 256,
-                 smoother=None, amp: bool | None = None, stats: Stats | None = None, sync_timing: bool = False):
+                 smoother=None, precision: str = "auto", channels_last: bool = False,
+                 compile: bool | str = False, stats: Stats | None = None, sync_timing: bool = False,
+                 host_slots: int = 6):
         if size < 32 or size % 8:
             raise OptionError(f"--size must be a multiple of 8 and at least 32 (got {size})")
         self.device = torch.device(device)
+        self.amp_dtype = resolve_precision(precision, self.device)
+        self.precision = precision
         self.model = model.to(self.device).eval()
+        self.channels_last = channels_last
+        # in place: a model shared by several engines (bench) is set to this engine's layout
+        self.model = self.model.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+        self.compiled = bool(compile)
+        self._net = self.model
+        if compile:
+            backend = compile if isinstance(compile, str) else "inductor"
+            self._net = torch.compile(self.model, backend=backend, dynamic=False)
+        self._static_batch: int | None = None
         self.size = size
         self.smoother = smoother
-        self.amp = (self.device.type == "cuda") if amp is None else amp
-        self.amp_dtype = torch.bfloat16 if (self.device.type == "cuda" and torch.cuda.is_bf16_supported()) else torch.float16
         self.stats = stats or Stats()
         self.sync_timing = sync_timing and self.device.type == "cuda"
+        cuda = self.device.type == "cuda"
+        self._ring_in = _HostRing(host_slots) if cuda else None
+        self._ring_out = _HostRing(host_slots) if cuda else None
 
     def _tick(self, stage: str, t0: float) -> float:
         if self.sync_timing:
@@ -87,36 +188,79 @@ class Engine:
         self.stats.add(stage, t - t0)
         return t
 
+    def predict_ab(self, L_small: torch.Tensor) -> torch.Tensor:
+        """L (N1HW, 0..100, at the model's size) -> ab (N2HW float32, same size): the
+        model alone, with this engine's precision, memory layout and compilation."""
+        n = L_small.shape[0]
+        x = color.normalize_l(L_small)
+        if self.compiled:
+            self._static_batch = self._static_batch or n
+            if n < self._static_batch:                 # the last, short batch: no recompilation
+                x = torch.cat([x, x.new_zeros((self._static_batch - n, *x.shape[1:]))])
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        amp = (torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype is not None
+               else contextlib.nullcontext())
+        with amp:
+            ab = self._net(x)
+        ab = ab[:n].float()
+        if ab.shape[-2:] != L_small.shape[-2:]:
+            ab = color.resize(ab, tuple(L_small.shape[-2:]))
+        return ab.contiguous()
+
+    def _to_device(self, frames) -> torch.Tensor:
+        """Host frames (an NHWC array or a list of HWC arrays) -> NHWC on the GPU, through a
+        pinned buffer and an asynchronous copy."""
+        first = frames[0]
+        n = len(frames)
+        dtype = torch.uint8 if first.dtype == np.uint8 else torch.int32   # uint16 goes through int32
+        buf, slot = self._ring_in.take((n, *first.shape), dtype)
+        np.stack(frames, out=buf.numpy()) if isinstance(frames, list) else np.copyto(buf.numpy(), frames)
+        x = buf.to(self.device, non_blocking=True)
+        self._ring_in.mark(slot)
+        return x
+
     @torch.inference_mode()
-    def __call__(self, frames: np.ndarray) -> np.ndarray:
+    def submit(self, frames) -> Pending:
+        """Colorize a batch (NHWC array, or a list of same-size HWC arrays) without
+        waiting for the GPU; ``.result()`` of the returned :class:`Pending` gives it."""
         t = time.perf_counter()
-        host_dtype = frames.dtype
+        host_dtype = frames[0].dtype
         on_cpu = self.device.type == "cpu"
         if on_cpu:
+            if isinstance(frames, list):
+                frames = np.stack(frames)
             L_host = color.host_rgb_to_l(frames)
             L = torch.from_numpy(L_host)[:, None]
         else:
-            x = torch.from_numpy(frames if host_dtype == np.uint8 else frames.astype(np.int32))
-            x = x.pin_memory().to(self.device, non_blocking=True)
-            L = color.rgb_to_l(color.to_float_rgb(x))
+            L = color.rgb_to_l(color.to_float_rgb(self._to_device(frames)))
         L_small = color.resize(L, self.size)
         t = self._tick("prepare", t)
-        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
-            ab = self.model(color.normalize_l(L_small))
-        ab = ab.float()
-        if ab.shape[-2:] != L_small.shape[-2:]:
-            ab = color.resize(ab, tuple(L_small.shape[-2:]))
+        ab = self.predict_ab(L_small)
         t = self._tick("model", t)
         if self.smoother is not None:
             ab = self.smoother(ab, L_small)
             t = self._tick("temporal", t)
         if on_cpu:
-            res = color.host_compose(L_host, ab.numpy(), host_dtype)
+            pending = Pending(color.host_compose(L_host, ab.numpy(), host_dtype))
         else:
             out = color.from_float_rgb(color.compose(L, ab), torch.uint8 if host_dtype == np.uint8 else torch.int32)
-            res = out.cpu().numpy().astype(host_dtype, copy=False)
+            buf, slot = self._ring_out.take(tuple(out.shape), out.dtype)
+            buf.copy_(out, non_blocking=True)
+            pending = Pending(buf.numpy(), self._ring_out.mark(slot), host_dtype)
         self._tick("compose", t)
-        return res
+        return pending
+
+    def hold_batches(self, n: int) -> None:
+        """Promise that at most ``n`` submitted batches are alive (queued or being
+        written) when the next one is submitted: the output buffers are sized for it."""
+        if self._ring_out is not None and self._ring_out.slots < n + 2:
+            self._ring_out = _HostRing(n + 2)
+
+    def __call__(self, frames: np.ndarray) -> np.ndarray:
+        res = self.submit(frames).result()
+        # the GPU path returns a view of a reused pinned buffer: give callers their own array
+        return res.copy() if self.device.type != "cpu" and res.dtype == np.uint8 else res
 
 
 def _put(q: queue.Queue, item, stop: threading.Event, failed: Callable[[], bool] = lambda: False) -> bool:
@@ -173,6 +317,7 @@ def run(source, sink, engine: Engine, batch_size: int = 8, progress: bool = True
     from tqdm import tqdm
 
     stats = engine.stats
+    engine.hold_batches(queue_batches + 1)       # the queued batches + the one being encoded
     stop = threading.Event()
     q_in: queue.Queue = queue.Queue(maxsize=queue_batches)
     q_out: queue.Queue = queue.Queue(maxsize=queue_batches)
@@ -203,9 +348,9 @@ def run(source, sink, engine: Engine, batch_size: int = 8, progress: bool = True
             item = _get(q_out, stop)
             if item is _END:
                 return
-            out, batch = item
+            pending, batch = item
             t0 = time.perf_counter()
-            for rgb, f in zip(out, batch):
+            for rgb, f in zip(pending.result(), batch):
                 if is_video_sink:
                     sink.write(rgb, pts=f.pts, time=f.time, duration=f.duration) if video_timing else sink.write(rgb)
                 else:
@@ -224,7 +369,7 @@ def run(source, sink, engine: Engine, batch_size: int = 8, progress: bool = True
             batch = _get(q_in, stop, lambda: dec.error is not None)
             if batch is _END:
                 break
-            out = engine(np.stack([f.rgb for f in batch]))
+            out = engine.submit([f.rgb for f in batch])
             if not _put(q_out, (out, batch), stop, lambda: enc.error is not None):
                 break
             stats.frames += len(batch)
@@ -257,8 +402,9 @@ def run(source, sink, engine: Engine, batch_size: int = 8, progress: bool = True
 
 def colorize_video(input: str | os.PathLike, output: str | os.PathLike, model: str | Colorizer = DEFAULT_MODEL,
                    weights: str | os.PathLike | None = None, batch_size: int = 8, device: str = "auto",
-                   size: int = 256, crf: int | None = 18, preset: str | None = "medium", codec: str = "libx264",
-                   fps: float | None = None, overwrite: bool = False, quiet: bool = False,
+                   size: int = 256, precision: str = "auto", crf: int | None = 18,
+                   preset: str | None = "medium", codec: str = "libx264", fps: float | None = None,
+                   overwrite: bool = False, quiet: bool = False,
                    temporal: str = DEFAULT_TEMPORAL, temporal_strength: float | None = None,
                    scene_threshold: float | None = None,
                    pretrained: bool = True, on_batch: Callable[[int], None] | None = None,
@@ -284,7 +430,7 @@ def colorize_video(input: str | os.PathLike, output: str | os.PathLike, model: s
         smoother = None
         if temporal and temporal != "none":
             smoother = make_smoother(temporal, temporal_strength, scene_threshold=scene_threshold)
-        engine = Engine(net, dev, size=size, smoother=smoother, stats=stats)
+        engine = Engine(net, dev, size=size, smoother=smoother, precision=precision, stats=stats)
         sink = open_sink(output, source, codec=codec, crf=crf, preset=preset, overwrite=overwrite, notify=notify)
         t0 = time.perf_counter()
         st = run(source, sink, engine, batch_size=batch_size, progress=not quiet, on_batch=on_batch)
