@@ -7,11 +7,13 @@
 Parts:
 
 - speed: on every clip of ../shared/data/video-frames (and on the repeated-frame versions
-  below), frames/s of pure PyAV decoding (``av`` decode + ``to_ndarray('rgb24')``; image
-  folders: the media source's reads), of the selection (vidcolor's source, decoding in
-  its thread, + the mpdecimate and scene decisions, nothing written), best of 5 runs
-  interleaved with the decoding runs (the machine is shared), and of one full
-  ``extract`` writing PNG and JPEG (every kept frame encoded); shares of decoding speed.
+  below), frames/s of pure PyAV decoding (``av`` decode + ``to_ndarray('rgb24')``, the
+  reference of the shares; image folders: the media source's reads), of decoding alone
+  (no RGB; videos only, for information), of the selection (the source and Selector that
+  ``extract`` uses, decoding in its thread, + the mpdecimate and scene decisions, nothing
+  written), best of 5 runs interleaved with the decoding runs (the machine is shared),
+  and of one full ``extract`` writing PNG and JPEG (every kept frame encoded); shares of
+  decoding speed.
 - ffmpeg: per-frame keep/drop agreement of ``Selector`` with ffmpeg's own ``mpdecimate``
   (``ffmpeg -i X -vf mpdecimate=...,showinfo -f null -``; kept frames mapped to input
   frames through their pts, from a ``showinfo``-only run) at the same thresholds, on
@@ -56,24 +58,35 @@ TRAIN = DATA / "train-images"
 MACHINE = "2-core CPU, no GPU"
 START, END = "<!-- frames:start -->", "<!-- frames:end -->"
 NOTES = """Reading the tables. *select* is the extraction's own work (decoding in a thread + the
-mpdecimate and scene decisions on every frame); on the clips, where nearly every frame moves,
-a central band of rows decides and selection runs at about decoding speed. On the *repeated*
-clips half of the frames are near-duplicates: proving a duplicate takes the whole frame (every
-block of Y, U and V, as ffmpeg), and our frames come from PyAV as RGB, so each one is converted
-back to 4:2:0 first (~2.6 ms at 720p) while x264's skipped frames decode in ~1.5 ms: there the
-selection is about half the decoding speed. Exposing the decoder's own YUV planes from
-`vidcolor.media` (and converting only kept frames to RGB) would remove that conversion.
-*extract* also encodes every kept frame (PNG at OpenCV's fastest level, or JPEG q95) on the
-same 2 cores: with every frame kept, encoding, not selection, sets the pace. The machine was
-shared with other jobs (load average 6-12): every speed figure is the best of the runs."""
+mpdecimate and scene decisions on every frame); *PyAV decode* (decoding + PyAV's RGB conversion,
+what every frame cost before) is the reference of the shares; *decode only* is PyAV's decoding
+without any conversion, for information. Videos are read with the decoder's own 4:2:0 planes
+(`VideoSource(planes=True)`): mpdecimate compares Y, U and V as ffmpeg does and the scene detector
+samples the planes, so no frame is converted for the decision; a kept frame's RGB is made (by PyAV,
+same pixels as before) in the writer threads. On the clips, where nearly every frame moves, a
+central band of rows decides. On the *repeated* clips half of the frames are near-duplicates:
+proving one takes every block of Y, U and V (~0.6 ms at 720p with the scene score), while x264
+decodes these clips in 1.0-1.4 ms a frame using ~1.5 of the 2 cores (slice threads): selection runs
+at about the reference speed and at 50-70% of decoding alone. Before the planes, each frame was
+converted to RGB and back to 4:2:0 (~2.6 ms): 45% of the reference in the previous recorded run,
+24-45% per clip when the old code was re-measured on a quiet machine. Same decisions as that RGB
+path on 9,146 of the 9,148 frame x setting decisions of the videos and their repeated versions (the
+2 others, propainter_running_car at 6400/3200/0.9/0, now agree with ffmpeg); scene scores from the
+planes differ from the RGB ones by at most 0.085 L units (mean <= 0.014; the cut threshold is 14):
+the same cuts and the same scene index on every frame. The image folders (davis_bmx-trees,
+propainter_tennis) are read as images, as before. *extract* also encodes every kept frame (PNG at
+OpenCV's fastest level, or JPEG q95) on the same 2 cores: with every frame kept, encoding, not
+selection, sets the pace. The machine was shared with other jobs (load average about 2-3 during the
+speed part): every speed figure is the best of the runs."""
 
 
 def clips() -> list[Path]:
     return sorted(p for p in CLIPS.iterdir() if p.suffix == ".mp4" or p.is_dir())
 
 
-def pure_decode_fps(path: Path) -> tuple[int, float]:
-    """Frames and frames/s of plain PyAV decoding to RGB (image folders: the media source)."""
+def pure_decode_fps(path: Path, rgb: bool = True) -> tuple[int, float]:
+    """Frames and frames/s of plain PyAV decoding to RGB (image folders: the media source);
+    rgb=False: decoding alone (the frames are not converted)."""
     import av
 
     from vidcolor.media import open_source
@@ -87,7 +100,8 @@ def pure_decode_fps(path: Path) -> tuple[int, float]:
     else:
         with av.open(str(path)) as c:
             for f in c.decode(video=0):
-                f.to_ndarray(format="rgb24")
+                if rgb:
+                    f.to_ndarray(format="rgb24")
                 n += 1
     return n, n / (time.perf_counter() - t)
 
@@ -95,13 +109,12 @@ def pure_decode_fps(path: Path) -> tuple[int, float]:
 def select_fps(path: Path) -> tuple[int, float]:
     """Frames kept and frames/s of vidcolor's source + selection, nothing written."""
     from vidcolor.frames import ExtractOptions
-    from vidcolor.frames.extract import Selector, _prefetch, video_colorspace
-    from vidcolor.media import open_source
+    from vidcolor.frames.extract import _prefetch, open_selection
 
     t = time.perf_counter()
     n = kept = 0
-    with open_source(path) as src:
-        sel = Selector(ExtractOptions(), *(("yuv420", *video_colorspace(src)) if src.kind == "video" else ("gbrp",)))
+    src, sel = open_selection(path, ExtractOptions())
+    with src:
         for f in _prefetch(src):
             n += 1
             kept += sel.offer(f) is not None
@@ -118,8 +131,8 @@ def extract_fps(path: Path, fmt: str) -> float:
 
 
 def part_speed(repeats: int = 5) -> list[str]:
-    rows = ["| input | frames | kept | PyAV decode fps | select fps (share) | extract PNG fps (share) "
-            "| extract JPEG fps (share) |", "|---|---|---|---|---|---|---|"]
+    rows = ["| input | frames | kept | PyAV decode fps | decode only (no RGB) fps | select fps (share) "
+            "| extract PNG fps (share) | extract JPEG fps (share) |", "|---|---|---|---|---|---|---|---|"]
     with tempfile.TemporaryDirectory() as tmp:
         inputs = clips() + [repeated_clip(p, Path(tmp)) for p in clips() if p.suffix == ".mp4"]
         for group, names in (("clips", {p.name for p in clips()}), ("repeated", None)):
@@ -128,18 +141,21 @@ def part_speed(repeats: int = 5) -> list[str]:
                 if (names is None) == (p.name in {c.name for c in clips()}):
                     continue
                 pure_decode_fps(p)                                   # warm the file cache
-                dec_runs, sel_runs = [], []
-                for _ in range(repeats):                             # interleaved: same load for both
+                dec_runs, raw_runs, sel_runs = [], [], []
+                for _ in range(repeats):                             # interleaved: same load for all
                     dec_runs.append(pure_decode_fps(p))
+                    if not p.is_dir():
+                        raw_runs.append(pure_decode_fps(p, rgb=False))
                     sel_runs.append(select_fps(p))
                 n, dec = max(dec_runs, key=lambda r: r[1])
+                raw = f"{max(r[1] for r in raw_runs):.0f}" if raw_runs else "-"
                 kept, sel = max(sel_runs, key=lambda r: r[1])
                 png, jpg = extract_fps(p, "png"), extract_fps(p, "jpg")
                 for k, v in (("dec", dec), ("sel", sel), ("png", png), ("jpg", jpg)):
                     tot[k] += n / v
-                rows.append(f"| {p.name} | {n} | {kept} | {dec:.0f} | {sel:.0f} ({sel / dec:.0%}) | {png:.0f} "
+                rows.append(f"| {p.name} | {n} | {kept} | {dec:.0f} | {raw} | {sel:.0f} ({sel / dec:.0%}) | {png:.0f} "
                             f"({png / dec:.0%}) | {jpg:.0f} ({jpg / dec:.0%}) |")
-            rows.append(f"| **{group}, time-weighted** | | | | **{tot['dec'] / tot['sel']:.0%}** | "
+            rows.append(f"| **{group}, time-weighted** | | | | | **{tot['dec'] / tot['sel']:.0%}** | "
                         f"{tot['dec'] / tot['png']:.0%} | {tot['dec'] / tot['jpg']:.0%} |")
     return rows
 
@@ -168,12 +184,10 @@ def ffmpeg_kept(path: Path, hi: int, lo: int, frac: float, mx: int) -> tuple[lis
 
 def our_kept(path: Path, hi: int, lo: int, frac: float, mx: int) -> list[int]:
     from vidcolor.frames import ExtractOptions
-    from vidcolor.frames.extract import Selector, video_colorspace
-    from vidcolor.media import open_source
+    from vidcolor.frames.extract import open_selection
 
-    opts = ExtractOptions(hi=hi, lo=lo, frac=frac, max=mx)
-    with open_source(path) as src:
-        sel = Selector(opts, *(("yuv420", *video_colorspace(src)) if src.kind == "video" else ("gbrp",)))
+    src, sel = open_selection(path, ExtractOptions(hi=hi, lo=lo, frac=frac, max=mx))
+    with src:
         return [f.index for f in src if sel.offer(f) is not None]
 
 

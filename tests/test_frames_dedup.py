@@ -228,3 +228,61 @@ def test_gray_companions_are_not_compared_and_follow_their_frame(tmp_path):
     assert [(g["kept"], [(d["file"], d["companion"]) for d in g["duplicates"]]) for g in rep.groups] == \
         [("000001.png", [("000007.png", "000007_gray.png")])]
     assert sorted(f.name for f in tmp_path.iterdir()) == ["000001.png", "000001_gray.png", "lonely_gray.png"]
+
+
+@pytest.fixture(scope="module")
+def extracted(tmp_path_factory):
+    """A clip of 3 shots, each followed by a brighter copy of itself: mpdecimate keeps all 6
+    frames (every block moved by 24 levels), pHash sees 3 pairs of near-duplicates."""
+    from vidcolor.media.synth import write_clip
+
+    shots = [cv2.resize(_img(n), (160, 96), interpolation=cv2.INTER_AREA) for n in ("astronaut", "coffee", "rocket")]
+    frames = [f for s in shots for f in (s, np.clip(s.astype(int) + 24, 0, 255).astype(np.uint8))]
+    d = tmp_path_factory.mktemp("extracted")
+    return write_clip(d / "shots.mp4", frames, fps=24, audio_codec=None, options={"crf": "10", "preset": "ultrafast"})
+
+
+def _listed(manifest):
+    from vidcolor.frames.manifest import read_jsonl
+
+    return [(manifest.parent / r[k]) for r in read_jsonl(manifest) for k in ("file", "gray_file") if r.get(k)]
+
+
+@pytest.mark.parametrize("where", ["extraction folder", "source folder", "move"])
+def test_removing_duplicates_updates_the_extraction_manifests(tmp_path, extracted, where):
+    import csv
+
+    from vidcolor.frames import ExtractOptions, extract
+    from vidcolor.frames.manifest import read_jsonl
+
+    out = tmp_path / "out"
+    extract([extracted], out, ExtractOptions(pairs=True), csv=True, quiet=True)
+    top, per_source = out / "manifest.jsonl", out / "shots" / "manifest.jsonl"
+    assert [r["index"] for r in read_jsonl(top)] == list(range(6))
+    root = out / "shots" if where == "source folder" else out
+    rep = dedup(root, delete=where != "move", move_to=tmp_path / "dups" if where == "move" else None, quiet=True)
+    removed = {root / d[k] for g in rep.groups for d in g["duplicates"] for k in ("file", "companion")}
+    assert len(removed) == 6 and not any(p.exists() for p in removed)      # 3 frames + their gray inputs
+    assert sorted(rep.manifests) == sorted(str(m) for m in (top, per_source))
+    for m in (top, per_source):
+        listed = _listed(m)
+        assert len(listed) == 6 and all(p.is_file() for p in listed)      # 3 frames + gray, all present
+        assert not {p.resolve() for p in listed} & {p.resolve() for p in removed}
+    with open(out / "manifest.csv", newline="", encoding="utf-8") as f:
+        assert [int(r["index"]) for r in csv.DictReader(f)] == [r["index"] for r in read_jsonl(top)]
+    assert not list(out.rglob(".*-tmp*"))                                   # rewritten atomically
+    again = dedup(root, delete=True, quiet=True)                            # nothing left to remove
+    assert again.duplicates == 0 and again.manifests == []
+
+
+def test_dry_run_and_foreign_jsonl_leave_manifests_alone(tmp_path):
+    a = _img("coffee")
+    _save(tmp_path / "a.png", a)
+    _save(tmp_path / "b.jpg", _jpeg(a, 50))
+    other = tmp_path / "manifest.jsonl"
+    other.write_text('{"file": "b.jpg", "note": "not an extraction manifest"}\n')
+    before = other.read_text()
+    assert dedup(tmp_path, quiet=True).duplicates == 1 and (tmp_path / "b.jpg").exists()
+    rep = dedup(tmp_path, delete=True, quiet=True)
+    assert rep.duplicates == 1 and not (tmp_path / "b.jpg").exists()
+    assert rep.manifests == [] and other.read_text() == before

@@ -139,3 +139,53 @@ def test_rotation_flag_is_applied(tmp_path):
     assert (src.width, src.height) == (32, 64) and src.rotation == 90
     bright_rows = np.where(frames[0].rgb[..., 0].mean(axis=1) > 128)[0]
     assert bright_rows.min() >= 52 and bright_rows.max() == 63   # the left band is now at the bottom
+    # the decoder's planes are turned the same way (Y follows the RGB; chroma is half size)
+    lazy = list(open_source(p, planes=True))
+    y, u, v = lazy[0].planes
+    assert y.shape == (64, 32) and u.shape == v.shape == (32, 16) and lazy[0].size == (64, 32)
+    assert np.array_equal(lazy[0].rgb, frames[0].rgb)
+    assert np.abs(cv2.cvtColor(frames[0].rgb, cv2.COLOR_RGB2GRAY).astype(int) - y).mean() < 20
+    assert np.array_equal(np.where(y.mean(axis=1) > 128)[0], bright_rows)
+
+
+def _decoder_yuv420(path):
+    """PyAV's own yuv420p arrays (Y, U, V) of every frame, and its RGB."""
+    out = []
+    with av.open(str(path)) as c:
+        for f in c.decode(video=0):
+            a = f.to_ndarray(format="yuv420p")
+            h, w = f.height, f.width
+            u = a[h:].reshape(-1)
+            out.append(((a[:h], u[:u.size // 2].reshape(h // 2, w // 2), u[u.size // 2:].reshape(h // 2, w // 2)),
+                        f.to_ndarray(format="rgb24")))
+    return out
+
+
+def test_planes_are_the_decoders_and_rgb_is_made_lazily_with_the_same_pixels(clips):
+    want = _decoder_yuv420(clips["mp4_aac"])
+    eager = list(open_source(clips["mp4_aac"]))
+    src = open_source(clips["mp4_aac"], planes=True)
+    lazy = list(src)
+    assert (src.height, src.width) == (64, 96) and len(lazy) == len(want) == 12
+    for f, e, (yuv, rgb) in zip(lazy, eager, want):
+        assert f.planes is not None and e.planes is None and e.has_rgb
+        assert not f.has_rgb and f.size == (64, 96)                  # nothing converted yet
+        assert all(np.array_equal(p, q) for p, q in zip(f.planes, yuv))
+        assert not f.planes[0].flags.writeable
+        assert np.array_equal(f.rgb, e.rgb) and np.array_equal(f.rgb, rgb) and f.has_rgb
+        assert (f.pts, f.time, f.duration) == (e.pts, e.time, e.duration)
+    src.close()
+
+
+@pytest.mark.parametrize("key", ["10bit", "gray", "odd"])
+def test_other_pixel_formats_give_rgb_and_no_planes(clips, key):
+    with open_source(clips[key], planes=True) as src:
+        frames = list(src)
+    assert all(f.planes is None and f.has_rgb and f.rgb.shape == (src.height, src.width, 3) for f in frames)
+
+
+def test_lazy_frames_batch_and_convert_in_the_iterating_thread(clips):
+    src = open_source(clips["mp4_aac"], planes=True)
+    batches = list(iter_batches(src, 5))
+    assert [len(b) for b in batches] == [5, 5, 2] and all(f.has_rgb for b in batches for f in b)
+    src.close()

@@ -308,6 +308,8 @@ class DedupReport:
     groups: list[dict] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)
     action: str = "dry-run"
+    #: extraction manifests rewritten without the rows of moved/deleted files (absolute paths)
+    manifests: list[str] = field(default_factory=list)
 
     @property
     def duplicates(self) -> int:
@@ -316,7 +318,51 @@ class DedupReport:
     def to_json(self) -> dict:
         return {"folder": str(self.folder), "hash": self.hash, "threshold": self.threshold, "keep": self.keep,
                 "action": self.action, "images": self.images, "groups_count": len(self.groups),
-                "duplicates_count": self.duplicates, "groups": self.groups, "unreadable": self.unreadable}
+                "duplicates_count": self.duplicates, "groups": self.groups, "unreadable": self.unreadable,
+                "manifests_updated": self.manifests}
+
+
+def _extraction_manifests(root: Path) -> list[Path]:
+    """The ``manifest.jsonl`` files that may list images under ``root``: those under it
+    (per-source manifests, the top-level one when ``root`` is an extraction folder) and
+    those of its parent folders (the top-level one when ``root`` is a source's folder)."""
+    from .extract import MANIFEST
+
+    below = [m for m in root.rglob(MANIFEST) if m.is_file()
+             and not any(part.startswith(".") for part in m.relative_to(root).parts)]
+    above = [d / MANIFEST for d in root.resolve().parents if (d / MANIFEST).is_file()]
+    return below + above
+
+
+def _drop_manifest_rows(root: Path, removed: Iterable[Path]) -> list[Path]:
+    """Rewrite (atomically) every extraction manifest that lists one of the ``removed``
+    files (as ``file`` or ``gray_file``) without those rows; a ``manifest.csv`` beside a
+    rewritten manifest is rewritten from the same rows. A JSON Lines file whose rows are
+    not extraction rows (``file`` and ``source_key``) is left alone. -> the rewritten ones."""
+    from .extract import MANIFEST_CSV
+    from .manifest import read_jsonl, write_csv, write_jsonl
+
+    gone = {p.resolve() for p in removed}
+    changed: list[Path] = []
+    for m in _extraction_manifests(root):
+        try:
+            rows = read_jsonl(m)
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            continue                                    # not a manifest we wrote
+        if not all(isinstance(r, dict) and "file" in r and "source_key" in r for r in rows):
+            continue
+        keep = [r for r in rows if not any(r.get(k) and (m.parent / r[k]).resolve() in gone
+                                           for k in ("file", "gray_file"))]
+        if len(keep) == len(rows):
+            continue
+        try:
+            write_jsonl(m, keep)
+            if (m.parent / MANIFEST_CSV).is_file():
+                write_csv(m.parent / MANIFEST_CSV, keep)
+        except OSError as e:
+            raise OutputError(f"cannot update {m} ({e.strerror}); no duplicate was moved or deleted") from None
+        changed.append(m)
+    return changed
 
 
 def _reason(keep: str, info: ImageInfo) -> str:
@@ -336,7 +382,9 @@ def dedup(folder: str | os.PathLike, hash: str = "phash", threshold: int | None 
     group is chosen by ``keep``; every duplicate is within ``threshold`` bits of it
     (default: :data:`DEFAULT_THRESHOLDS` for the hash). ``move_to`` keeps the duplicates'
     paths relative to ``folder``. Gray companions of extracted frames (``X_gray.png`` beside
-    ``X.png``) are not compared and follow their color frame.
+    ``X.png``) are not compared and follow their color frame. When files are moved or
+    deleted, the ``frames extract`` manifests that list them (per source and top-level,
+    under ``folder`` or above it) lose those rows first (see :func:`_drop_manifest_rows`).
     """
     import sys
 
@@ -387,6 +435,9 @@ def dedup(folder: str | os.PathLike, hash: str = "phash", threshold: int | None 
         clash = [f for f in dups if (Path(move_to) / f).exists()]
         if clash:
             raise OutputError(f"{Path(move_to) / clash[0]} already exists; choose an empty --move-to folder")
+    if dups and (delete or move_to is not None):
+        # manifests first: if we stop half-way, a manifest may miss a file, never list a missing one
+        report.manifests = [str(m) for m in _drop_manifest_rows(root, [root / f for f in dups])]
     for f in dups:
         if delete:
             (root / f).unlink()

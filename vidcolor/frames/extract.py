@@ -5,16 +5,18 @@ compared with the **last kept frame** by one of three rules, thinned by the samp
 controls, and the kept ones written (by two writer threads) as
 ``<out>/<source-key>/<index:06d>.png`` (or ``.jpg``), with ``--pairs`` also
 ``<index:06d>_gray.png``: the CIE L* of the frame (sRGB, D65, via
-:func:`vidcolor.color.rgb_to_l`) scaled from 0..100 to 0..255 (0..65535 for 16-bit
+:func:`vidcolor.color.host_rgb_to_l`) scaled from 0..100 to 0..255 (0..65535 for 16-bit
 frames), i.e. exactly the luminance a colorizer is given, not Rec.601 luma.
 
 Decision rules (``method``):
 
 * ``mpdecimate`` (default): ffmpeg's rule, see :mod:`vidcolor.frames.mpdecimate`; on
-  the 4:2:0 Y, U, V planes for videos (what ffmpeg sees after the decoder; recovered
-  from PyAV's RGB with the stream's own matrix, BT.709 or BT.601) and the G, B, R planes
-  for image sequences. Distance: the largest 8x8 block SAD examined (a lower bound when
-  a central band of rows decided early, see :class:`~vidcolor.frames.mpdecimate.Mpdecimate`).
+  the 4:2:0 Y, U, V planes for videos (what ffmpeg sees after the decoder: the decoder's
+  own planes for 8-bit 4:2:0 streams, whose RGB is then made only for the kept frames,
+  in the writer threads; for other pixel formats recovered from PyAV's RGB with the
+  stream's own matrix, BT.709 or BT.601) and the G, B, R planes for image sequences.
+  Distance: the largest 8x8 block SAD examined (a lower bound when a central band of
+  rows decided early, see :class:`~vidcolor.frames.mpdecimate.Mpdecimate`).
 * ``hash``: a 64-bit perceptual hash (``dhash`` or ``phash``); a frame is a duplicate
   when its Hamming distance to the last kept frame is ``<= threshold`` bits (default as
   ``dedup``: pHash 8, dHash 6).
@@ -27,8 +29,10 @@ dropped and the reference stays the last frame actually written):
 
 * ``min_gap``: seconds that must separate two kept frames;
 * ``per_scene``: at most N frames per scene; scenes come from
-  :class:`vidcolor.scenes.ContentDetector` on the 8-bit luma, which also gives every
-  manifest row its ``scene`` index (0-based, counted within the source).
+  :class:`vidcolor.scenes.ContentDetector` on the 8-bit luma (Rec.601 weights on RGB;
+  from the decoder's planes it is computed on the detector's small grid with the
+  stream's matrix, see :func:`_scene_luma_yuv`), which also gives every manifest row
+  its ``scene`` index (0-based, counted within the source).
 
 Resume: each source's frames go to temporary names that are renamed when written;
 the source's ``manifest.jsonl`` and then its completion marker ``.complete.json`` are
@@ -60,7 +64,7 @@ from ..media import IMAGE_EXTS, VIDEO_EXTS, Frame, list_images, natural_key, ope
 from ..media.base import temp_path_for
 from . import hashing
 from .manifest import read_jsonl, timecode, write_csv, write_jsonl
-from .mpdecimate import FRAC, HI, LO, Mpdecimate, rgb_planes, yuv420_planes
+from .mpdecimate import FRAC, HI, LO, YUV420, Mpdecimate, rgb_planes, ycbcr_matrix, yuv420_source
 
 METHODS = ("mpdecimate", "hash", "ssim")
 FORMATS = ("png", "jpg")
@@ -147,6 +151,28 @@ def _scene_luma(rgb8: np.ndarray) -> np.ndarray:
     return hashing.to_gray(cv2.resize(sample, (gw, gh), interpolation=cv2.INTER_AREA))
 
 
+def _gray_from_ycc(matrix: str, full_range: bool) -> np.ndarray:
+    """1x4 float32 map (Y, Cb, Cr, 1) -> the 8-bit luma ``0.299 R + 0.587 G + 0.114 B`` of
+    the RGB a decoder's YCbCr turns into (inverse of the stream's matrix)."""
+    m = ycbcr_matrix(matrix, full_range).astype(np.float64)
+    w = np.array([0.299, 0.587, 0.114]) @ np.linalg.inv(m[:, :3])
+    return np.array([[*w, -w @ m[:, 3]]], np.float32)
+
+
+def _scene_luma_yuv(planes, gray_map: np.ndarray) -> np.ndarray:
+    """The decoder's (Y, U, V) planes -> the scene detector's grid of 8-bit luma, as
+    :func:`_scene_luma` makes it from RGB but sampling the planes first (each plane sampled
+    bilinearly at twice the grid's size and area-halved; chroma from its own half-size
+    plane) and converting the small grid (``gray_map``: :func:`_gray_from_ycc`). Luma is
+    affine in Y, U, V, so the two differ only by rounding, chroma siting and RGB clipping
+    (scores: benchmarks/RESULTS.md, frames section)."""
+    gw, gh = scenes.ANALYSIS_SIZE
+    grid = [cv2.resize(cv2.resize(p, (2 * gw, 2 * gh), interpolation=cv2.INTER_LINEAR), (gw, gh),
+                       interpolation=cv2.INTER_AREA) for p in planes]
+    gray = cv2.transform(cv2.merge(grid).astype(np.float32), gray_map)
+    return np.clip(np.rint(gray), 0, 255).astype(np.uint8)
+
+
 def _ssim_luma(rgb8: np.ndarray) -> np.ndarray:
     """HxWx3 uint8 -> luma shrunk to at most ``SSIM_SIZE`` px on its longest side, float32 0..255."""
     h, w = rgb8.shape[:2]
@@ -161,11 +187,19 @@ class Selector:
     ``planes`` is ``"yuv420"`` (videos) or ``"gbrp"`` (image sequences): the planes the
     mpdecimate rule compares; ``matrix``/``full_range``: the video's YCbCr matrix and range
     (see :func:`video_colorspace`). Feed frames in order to :meth:`offer`.
+
+    Video frames that carry the decoder's ``planes`` (``VideoSource(planes=True)``) are
+    compared (mpdecimate) and scene-scored on those planes: their ``rgb`` is not read by
+    the selector for ``mpdecimate``, so it is made only for kept frames, by whoever reads
+    it next (the writer threads). ``hash`` and ``ssim`` need RGB for every frame: open
+    the source without planes for them (see :func:`open_selection`).
     """
 
     def __init__(self, opts: ExtractOptions, planes: str = "yuv420", matrix: str = "bt601", full_range: bool = False):
         self.opts = opts
-        to_planes = (lambda rgb: yuv420_planes(rgb, matrix, full_range)) if planes == "yuv420" else rgb_planes
+        self.yuv = planes == "yuv420"
+        to_planes = yuv420_source(matrix, full_range) if self.yuv else rgb_planes
+        self.gray_map = _gray_from_ycc(matrix, full_range)
         self.decimator = Mpdecimate(opts.hi, opts.lo, opts.frac, opts.max, planes=to_planes)
         self.detector = scenes.ContentDetector(opts.scene_threshold, opts.min_scene_len)
         self.scene = -1
@@ -174,12 +208,14 @@ class Selector:
         self.ref_hash: int | None = None
         self.ref_luma: np.ndarray | None = None
 
-    def _compare(self, rgb8: np.ndarray):
+    def _compare(self, frame: Frame):
         """-> (is_duplicate, distance, state to keep if the frame is kept)."""
         o = self.opts
         if o.method == "mpdecimate":
-            dup, dist = self.decimator.check(rgb8)
-            return dup, dist, rgb8
+            img = YUV420(frame.planes) if self.yuv and frame.planes is not None else _to_uint8(frame.rgb)
+            dup, dist = self.decimator.check(img)
+            return dup, dist, img
+        rgb8 = _to_uint8(frame.rgb)
         if o.method == "hash":
             h = hashing.image_hash(rgb8, o.hash)
             if self.ref_hash is None:
@@ -197,9 +233,12 @@ class Selector:
     def offer(self, frame: Frame) -> Kept | None:
         """The next frame -> a :class:`Kept` if it is kept, else None."""
         o = self.opts
-        rgb8 = _to_uint8(frame.rgb)
-        dup, dist, state = self._compare(rgb8)
-        if self.detector.update(_scene_luma(rgb8)) or self.scene < 0:
+        dup, dist, state = self._compare(frame)
+        if frame.planes is not None and self.yuv:
+            luma = _scene_luma_yuv(frame.planes, self.gray_map)
+        else:
+            luma = _scene_luma(_to_uint8(frame.rgb))
+        if self.detector.update(luma) or self.scene < 0:
             self.scene += 1
             self.in_scene = 0
         if not dup:
@@ -230,6 +269,15 @@ def video_colorspace(src) -> tuple[str, bool]:
     return ("bt709" if space == 1 else "bt601"), rng == 2
 
 
+def open_selection(path: str | os.PathLike, opts: ExtractOptions, fps: float | None = None):
+    """Open one input for extraction -> (source, :class:`Selector` for it). Videos are
+    opened with the decoder's planes when the rule can use them (``mpdecimate``)."""
+    src = open_source(path, fps=fps, planes=opts.method == "mpdecimate")
+    if src.kind == "video":
+        return src, Selector(opts, "yuv420", *video_colorspace(src))
+    return src, Selector(opts, "gbrp")
+
+
 def select_frames(frames: Iterable[Frame], opts: ExtractOptions, planes: str = "yuv420", matrix: str = "bt601",
                   full_range: bool = False) -> Iterator[Kept]:
     """Stream of frames -> the kept ones (see :class:`Selector`)."""
@@ -241,15 +289,16 @@ def select_frames(frames: Iterable[Frame], opts: ExtractOptions, planes: str = "
 
 
 def gray_l(rgb: np.ndarray) -> np.ndarray:
-    """HxWx3 uint8/uint16 RGB -> HxW CIE L* scaled to the same dtype's range (0..100 -> 0..255/65535)."""
-    import torch
+    """HxWx3 uint8/uint16 RGB -> HxW CIE L* scaled to the same dtype's range (0..100 -> 0..255/65535).
 
-    from ..color import rgb_to_l, to_float_rgb
+    L* by OpenCV's float conversion (:func:`vidcolor.color.host_rgb_to_l`, the engine's
+    CPU path): within 0.25 L units of scikit-image, a fraction of one 8-bit step (0.39).
+    """
+    from ..color import host_rgb_to_l
 
     top = 255.0 if rgb.dtype == np.uint8 else 65535.0
-    with torch.inference_mode():
-        L = rgb_to_l(to_float_rgb(torch.from_numpy(np.ascontiguousarray(rgb))[None]))[0, 0].numpy()
-    return np.clip(np.rint(L * (top / 100.0)), 0, top).astype(rgb.dtype)
+    L = host_rgb_to_l(np.ascontiguousarray(rgb)[None])[0]
+    return np.clip(np.rint(L * np.float32(top / 100.0)), 0, top).astype(rgb.dtype)
 
 
 # --- sources ----------------------------------------------------------------------
@@ -408,11 +457,8 @@ def extract_source(spec: SourceSpec, out_dir: Path, opts: ExtractOptions, progre
     ext = "jpg" if opts.format == "jpg" else "png"
     rows: list[dict] = []
     pending: list[Future] = []
-    with open_source(spec.path, fps=fps) as src:
-        if src.kind == "video":
-            sel = Selector(opts, "yuv420", *video_colorspace(src))
-        else:
-            sel = Selector(opts, "gbrp")
+    src, sel = open_selection(spec.path, opts, fps)
+    with src:
         if progress is not None:
             progress.reset(total=src.frame_count)
         pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="vidcolor-write")
@@ -434,7 +480,7 @@ def extract_source(spec: SourceSpec, out_dir: Path, opts: ExtractOptions, progre
                     "name": frame.name, "time": round(frame.time, 6), "timecode": timecode(frame.time),
                     "pts": frame.pts, "method": opts.method, "distance": k.distance, "scene": k.scene,
                     "hash": None, "hash_kind": opts.hash,      # filled in by the writer
-                    "width": frame.rgb.shape[1], "height": frame.rgb.shape[0],
+                    "width": frame.size[1], "height": frame.size[0],     # no RGB made here
                 })
                 rows.append(row)
                 pending.append(pool.submit(_write_frame, folder, row, k, opts))

@@ -32,12 +32,14 @@ Rich Felker), and what :class:`Mpdecimate` reproduces bit for bit on the same pl
 
   (ffmpeg's ``keep`` option, newer than the rest, is not reproduced.)
 
-Our frames arrive as RGB (PyAV converted them with the video's own matrix); for videos
-:func:`yuv420_planes` turns them back into the 4:2:0 planes the decoder handed to
-ffmpeg (same matrix and range; Y comes back to about one level, swscale's rounding),
-and :func:`rgb_planes` gives the planes ffmpeg uses for RGB input (image sequences).
-Against ffmpeg 5.1's own filter the keep/drop decisions agree on 99.96% of the frames
-of the benchmark clips (benchmarks/frames.py, benchmarks/RESULTS.md).
+For videos whose decoder gives 8-bit 4:2:0 (nearly all), the comparison runs on the
+decoder's own Y, U, V planes, exactly what ffmpeg's filter sees: :class:`YUV420` wraps
+them (``VideoSource(planes=True)``). Frames that only exist as RGB (other pixel formats;
+PyAV converted them with the video's own matrix) go through :func:`yuv420_planes`, which
+recovers the 4:2:0 planes (same matrix and range; Y to about one level, swscale's
+rounding); :func:`rgb_planes` gives the planes ffmpeg uses for RGB input (image
+sequences). Agreement with ffmpeg 5.1's own filter: benchmarks/frames.py, part
+``ffmpeg`` (benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -90,7 +92,7 @@ def plane_differs(cur: np.ndarray, ref: np.ndarray, hi: int = HI, lo: int = LO, 
 MATRICES = {"bt601": (0.299, 0.114), "bt709": (0.2126, 0.0722)}
 
 
-def _ycbcr_matrix(matrix: str, full_range: bool) -> np.ndarray:
+def ycbcr_matrix(matrix: str, full_range: bool) -> np.ndarray:
     """3x4 float32 affine map RGB (0..255) -> Y, Cb, Cr (8-bit, limited or full range)."""
     kr, kb = MATRICES[matrix]
     kg = 1.0 - kr - kb
@@ -110,9 +112,46 @@ def yuv420_planes(rgb: np.ndarray, matrix: str = "bt601", full_range: bool = Fal
     Chroma is the 2x2 area average. Values are rounded and saturated like swscale's.
     """
     h, w = rgb.shape[:2]
-    ycc = cv2.transform(np.ascontiguousarray(rgb), _ycbcr_matrix(matrix, full_range))
+    ycc = cv2.transform(np.ascontiguousarray(rgb), ycbcr_matrix(matrix, full_range))
     small = cv2.resize(ycc, ((w + 1) // 2, (h + 1) // 2), interpolation=cv2.INTER_AREA)
     return [cv2.extractChannel(ycc, 0), cv2.extractChannel(small, 1), cv2.extractChannel(small, 2)]
+
+
+class YUV420:
+    """A frame given as the decoder's own 8-bit 4:2:0 planes, usable by :class:`Mpdecimate`
+    in place of an image (with ``planes=``:func:`yuv420_source`): ``shape`` is Y's, and
+    ``img[rows]`` (a slice of Y rows starting at an even row) slices U and V to match.
+
+    planes: (Y HxW, U, V ceil(H/2) x ceil(W/2)) uint8 arrays (views are fine; not modified).
+    """
+
+    __slots__ = ("planes",)
+
+    def __init__(self, planes):
+        self.planes = tuple(planes)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.planes[0].shape
+
+    def __getitem__(self, rows: slice) -> YUV420:
+        y, u, v = self.planes
+        start, stop, step = rows.indices(y.shape[0])
+        if step != 1 or start % 2:
+            raise ValueError("YUV420 rows must be a contiguous slice starting at an even row")
+        c = slice(start // 2, (stop + 1) // 2)
+        return YUV420((y[rows], u[c], v[c]))
+
+
+def yuv420_source(matrix: str = "bt601", full_range: bool = False) -> Callable[[object], list[np.ndarray]]:
+    """A ``planes`` function for :class:`Mpdecimate` on videos: a :class:`YUV420` gives its
+    planes as they are; an RGB image is converted by :func:`yuv420_planes` with the video's
+    ``matrix``/``full_range``, so both kinds can be compared with each other."""
+    def planes(img) -> list[np.ndarray]:
+        if isinstance(img, YUV420):
+            return list(img.planes)
+        return yuv420_planes(img, matrix, full_range)
+    return planes
 
 
 def rgb_planes(rgb: np.ndarray) -> list[np.ndarray]:

@@ -27,12 +27,17 @@ def is_image_spec(spec: str | os.PathLike) -> bool:
     return p.is_dir() or any(c in s for c in "*?[") or p.suffix.lower() in IMAGE_EXTS
 
 
-def open_source(path: str | os.PathLike, fps: float | Fraction | None = None) -> Source:
-    """Open ``path`` as a frame source (raises InputError with a clear message)."""
+def open_source(path: str | os.PathLike, fps: float | Fraction | None = None, planes: bool = False) -> Source:
+    """Open ``path`` as a frame source (raises InputError with a clear message).
+
+    planes: for videos, frames carry the decoder's 8-bit 4:2:0 planes and make their RGB
+    only when it is read (:class:`VideoSource`); image sources ignore it.
+    """
     if is_image_spec(path):
         return ImageSequenceSource(path, fps=fps)
-    src = VideoSource(path)
+    src = VideoSource(path, planes=planes)
     if fps:
+        src.close()
         raise OptionError("--fps applies to image-sequence inputs; a video keeps its own timing")
     return src
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterable, Iterator, Protocol
+from typing import Callable, Iterable, Iterator, Protocol
 
 import numpy as np
 
@@ -16,27 +15,63 @@ from ..errors import OutputError
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
 
 
-@dataclass
 class Frame:
     """One decoded frame on the host.
 
-    rgb: HxWx3 uint8 (uint16 for 16-bit image files), RGB order.
+    rgb: HxWx3 uint8 (uint16 for 16-bit image files), RGB order. A source may make it
+        lazily (``make_rgb``): it is then converted on first access, in the thread that
+        first reads it, and the decoder's frame is let go (see :class:`VideoSource`).
     pts: presentation timestamp in the source stream's time base (None for images).
     time: presentation time in seconds.
     name: the file name the frame came from (image sequences), else None.
     duration: display duration in the stream's time base, when the container says.
+    planes: the decoder's own 8-bit 4:2:0 planes ``(Y, U, V)`` (Y HxW, U and V
+        ceil(H/2) x ceil(W/2), uint8, upright like ``rgb``) when the source was asked for
+        them and the stream is 8-bit 4:2:0; else None. They may be read-only views into
+        the decoder's frame: do not modify them.
     """
 
-    index: int
-    rgb: np.ndarray
-    pts: int | None
-    time: float
-    name: str | None = None
-    duration: int | None = None
+    __slots__ = ("index", "pts", "time", "name", "duration", "planes", "_rgb", "_make_rgb")
+
+    def __init__(self, index: int, rgb: np.ndarray | None, pts: int | None, time: float, name: str | None = None,
+                 duration: int | None = None, *, planes: tuple[np.ndarray, ...] | None = None,
+                 make_rgb: Callable[[], np.ndarray] | None = None):
+        if rgb is None and make_rgb is None:
+            raise ValueError("a Frame needs rgb or make_rgb")
+        self.index, self.pts, self.time, self.name, self.duration = index, pts, time, name, duration
+        self.planes = planes
+        self._rgb = rgb
+        self._make_rgb = None if rgb is not None else make_rgb
+
+    @property
+    def rgb(self) -> np.ndarray:
+        if self._rgb is None:
+            make = self._make_rgb
+            if make is not None:          # two threads racing here both convert; either result is kept
+                self._rgb = make()
+                self._make_rgb = None     # drops the decoder's frame held by the converter
+        return self._rgb
+
+    @rgb.setter
+    def rgb(self, value: np.ndarray) -> None:
+        self._rgb, self._make_rgb = value, None
+
+    @property
+    def has_rgb(self) -> bool:
+        """True once ``rgb`` exists (reading it is then free)."""
+        return self._rgb is not None
 
     @property
     def size(self) -> tuple[int, int]:
-        return self.rgb.shape[0], self.rgb.shape[1]
+        """(height, width), without converting a lazy frame."""
+        a = self._rgb if self._rgb is not None or self.planes is None else self.planes[0]
+        return (self.rgb if a is None else a).shape[:2]
+
+    def __repr__(self) -> str:
+        h, w = self.size
+        return (f"Frame(index={self.index}, {w}x{h}, pts={self.pts}, time={self.time:.6g}"
+                f"{', name=' + repr(self.name) if self.name else ''}{', planes' if self.planes else ''}"
+                f"{'' if self.has_rgb else ', rgb pending'})")
 
 
 class Source(Protocol):

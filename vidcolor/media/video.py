@@ -2,7 +2,9 @@
 
 Source: any codec and pixel format FFmpeg decodes (gray, yuv420p, yuv420p10le,
 rgb24, ...) is converted to RGB uint8; every frame keeps its pts and time; a
-display-matrix rotation is applied so frames come out upright.
+display-matrix rotation is applied so frames come out upright. With ``planes=True``
+an 8-bit 4:2:0 stream's frames also carry the decoder's own Y, U, V planes and
+their RGB is made only when first read (see :class:`VideoSource`).
 
 Sink: H.264 (libx264, yuv420p) by default, or an archival codec (ffv1, prores);
 frames are encoded with the source's pts and time base so a variable frame rate
@@ -38,6 +40,8 @@ CODECS: dict[str, tuple[str, dict[str, str]]] = {
     "png": ("rgb24", {}),
 }
 SUBSAMPLED = {"yuv420p"}
+#: decoder pixel formats whose planes ``VideoSource(planes=True)`` hands out as they are
+PLANAR_420 = {"yuv420p", "yuvj420p"}
 
 
 def _open_input(path: Path) -> av.container.InputContainer:
@@ -52,13 +56,43 @@ def _open_input(path: Path) -> av.container.InputContainer:
                          "(not a video, or truncated/corrupt)") from None
 
 
+def _plane_views(frame: av.VideoFrame) -> tuple[np.ndarray, ...] | None:
+    """The planes of a decoded 8-bit planar frame as read-only numpy views (no copy, no
+    swscale); None when a plane is stored bottom-up (negative line size)."""
+    out = []
+    for plane in frame.planes:
+        if plane.line_size < 0:
+            return None
+        a = np.ndarray((plane.height, plane.width), np.uint8, buffer=plane, strides=(plane.line_size, 1))
+        a.flags.writeable = False
+        out.append(a)
+    return tuple(out)
+
+
+def _upright(a: np.ndarray, rot: int) -> np.ndarray:
+    """Undo a display-matrix rotation of ``rot`` degrees (counter-clockwise) on HxW[xC]."""
+    return np.ascontiguousarray(np.rot90(a, k=rot // 90)) if rot else a
+
+
 class VideoSource:
-    """Decode a video file's first video stream frame by frame (constant memory)."""
+    """Decode a video file's first video stream frame by frame (constant memory).
+
+    planes: False (default): every frame's RGB is made as it is decoded (in the thread
+    that iterates the source), as a colorizer needs it. True: for 8-bit 4:2:0 streams
+    (``yuv420p``/``yuvj420p``) each :class:`Frame` carries the decoder's own ``planes``
+    (Y, U, V views into the decoded frame, rotated like the RGB when the stream has a
+    display rotation) and its ``rgb`` is converted (PyAV/swscale, the same pixels as
+    with ``planes=False``) only when first read, wherever that happens; a frame whose
+    RGB is never read costs no conversion. The decoded frame stays referenced (not
+    copied) as long as the Frame or its planes are, as ffmpeg's filters hold frames.
+    Other pixel formats: RGB as usual, ``planes`` None.
+    """
 
     kind = "video"
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, planes: bool = False):
         self.path = Path(path)
+        self.planes = bool(planes)
         self.container = _open_input(self.path)
         if not self.container.streams.video:
             self.container.close()
@@ -74,7 +108,7 @@ class VideoSource:
         if self._first is None:
             self.container.close()
             raise InputError(f"{self.path} has a video stream but no decodable frames")
-        self.height, self.width = self._first.rgb.shape[:2]
+        self.height, self.width = self._first.size
         n = self.stream.frames
         if not n and self.stream.duration and self.time_base:
             n = int(round(float(self.stream.duration * self.time_base * self.fps)))
@@ -86,13 +120,21 @@ class VideoSource:
         i = 0
         try:
             for frame in self.container.decode(self.stream):
-                rgb = frame.to_ndarray(format="rgb24")
                 rot = int(round(getattr(frame, "rotation", 0) or 0)) % 360
                 if rot:
                     self.rotation = rot
-                    rgb = np.ascontiguousarray(np.rot90(rgb, k=rot // 90))
                 t = float(frame.pts * self.time_base) if frame.pts is not None else i / float(self.fps)
-                yield Frame(i, rgb, frame.pts, t, duration=frame.duration or None)
+                views = _plane_views(frame) if self.planes and frame.format.name in PLANAR_420 else None
+                if views is not None:
+                    out = Frame(i, None, frame.pts, t, duration=frame.duration or None,
+                                planes=tuple(_upright(p, rot) for p in views),
+                                make_rgb=lambda f=frame, r=rot: _upright(f.to_ndarray(format="rgb24"), r))
+                else:
+                    out = Frame(i, _upright(frame.to_ndarray(format="rgb24"), rot), frame.pts, t,
+                                duration=frame.duration or None)
+                del frame, views            # from here on only `out` keeps the decoded frame alive
+                yield out
+                out = None
                 i += 1
         except av.FFmpegError as e:
             raise InputError(f"{self.path} is truncated or corrupt: decoding stopped after {i} frames "
