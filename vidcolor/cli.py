@@ -47,7 +47,7 @@ def _notify(msg: str) -> None:
 
 def colorize_options(f):
     """Options shared by every command that runs the colorization pipeline."""
-    from .models import DEFAULT_MODEL
+    from .defaults import DEFAULT_MODEL
 
     opts = [
         click.option("--model", "model", default=DEFAULT_MODEL, show_default=True,
@@ -326,7 +326,7 @@ def bench_cmd(inputs, models, batch_sizes, size, device, temporals, repeats, ran
 
     from .bench import benchmark, to_markdown
     from .errors import OptionError
-    from .models import DEFAULT_MODEL
+    from .defaults import DEFAULT_MODEL
 
     if repeats < 1:
         raise OptionError("--repeats must be at least 1")

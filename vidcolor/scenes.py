@@ -21,9 +21,10 @@ this purpose, a gray frame in 0..255; it is rescaled to 0..100.
 
 from __future__ import annotations
 
+import sys
+
 import cv2
 import numpy as np
-import torch
 
 ANALYSIS_SIZE = (128, 128)   # (width, height) of the grid the score is computed on
 DEFAULT_THRESHOLD = 14.0     # L units; measured, see benchmarks/RESULTS.md "Temporal stage"
@@ -33,7 +34,8 @@ DEFAULT_MIN_SCENE_LEN = 15   # frames, as PySceneDetect
 def luminance(L) -> np.ndarray:
     """One frame's luminance (HxW, 1xHxW or 1x1xHxW; ndarray or tensor on any device)
     -> float32 HxW ndarray in Lab L units [0, 100]. uint8 input is scaled by 100/255."""
-    if isinstance(L, torch.Tensor):
+    torch = sys.modules.get("torch")             # a tensor exists only if torch is loaded: never import it here
+    if torch is not None and isinstance(L, torch.Tensor):
         L = L.detach().to("cpu").numpy()
     a = np.asarray(L)
     while a.ndim > 2 and a.shape[0] == 1:

@@ -26,12 +26,16 @@ runs on the host (numpy/OpenCV: DIS flow on 8-bit L, cv2.remap); see :class:`Smo
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import cv2
 import numpy as np
-import torch
 
 from .errors import OptionError
 from .scenes import DEFAULT_THRESHOLD, ContentDetector
+
+if TYPE_CHECKING:
+    import torch
 
 TEMPORAL_KINDS = ("none", "ema", "flow")
 DEFAULT_TEMPORAL = "flow"
@@ -74,6 +78,8 @@ class Smoother:
         self._prev_L: np.ndarray | None = None    # hw float32
 
     def __call__(self, ab: torch.Tensor, L: torch.Tensor) -> torch.Tensor:
+        import torch                               # not at module level: the CLI reads this module's defaults
+
         if ab.ndim != 4 or ab.shape[1] != 2 or L.ndim != 4 or L.shape[1] != 1 \
                 or ab.shape[0] != L.shape[0] or ab.shape[-2:] != L.shape[-2:]:
             raise ValueError(f"expected ab N2hw and L N1hw of the same N, h, w; got {tuple(ab.shape)}, {tuple(L.shape)}")

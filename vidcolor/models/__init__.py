@@ -15,6 +15,7 @@ from typing import Callable
 import torch
 
 from .. import weights as W
+from ..defaults import DEFAULT_MODEL
 from ..errors import OptionError, WeightsError
 from .base import Colorizer
 
@@ -28,8 +29,6 @@ class ModelInfo:
 
 
 _REGISTRY: dict[str, ModelInfo] = {}
-
-DEFAULT_MODEL = "compact"
 
 
 def register(name: str, factory: Callable[[], Colorizer], weights: str | None, description: str) -> None:
