@@ -29,7 +29,7 @@ Parts:
   copy 1..threshold bits away), in a fresh process: time of ``near_pairs`` (the index:
   every pair within the threshold) and of ``find_duplicates`` (index + grouping); peak
   memory they allocate (tracemalloc, which sees numpy's buffers) and the whole process's
-  peak RSS (incl. the ~1 GB that ``import vidcolor`` maps: torch & co.); share of planted
+  peak RSS (torch is not loaded by the frames tooling); share of planted
   pairs found.
 
 Skips cleanly (exit 0) when ../shared/data is absent. Nothing is written into the repo
