@@ -273,6 +273,11 @@ def test_removing_duplicates_updates_the_extraction_manifests(tmp_path, extracte
     assert not list(out.rglob(".*-tmp*"))                                   # rewritten atomically
     again = dedup(root, delete=True, quiet=True)                            # nothing left to remove
     assert again.duplicates == 0 and again.manifests == []
+    marker = json.loads((out / "shots" / ".complete.json").read_text())
+    assert (marker["decoded"], marker["kept"], marker["removed_by_dedup"]) == (6, 3, 3)
+    rerun = extract([extracted], out, ExtractOptions(pairs=True), csv=True, quiet=True)
+    assert [(s.skipped, s.kept) for s in rerun.sources] == [(True, 3)]      # what is on disk now
+    assert [r["index"] for r in read_jsonl(top)] == [r["index"] for r in read_jsonl(per_source)]
 
 
 def test_dry_run_and_foreign_jsonl_leave_manifests_alone(tmp_path):

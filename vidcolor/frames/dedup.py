@@ -37,8 +37,8 @@ import numpy as np
 
 from ..errors import InputError, OptionError, OutputError
 from ..media import IMAGE_EXTS, natural_key
-from ..media.base import temp_path_for
 from . import hashing
+from .manifest import read_jsonl, write_csv, write_jsonl, write_text_atomic
 
 KEEP = ("first", "largest", "sharpest")
 #: default Hamming thresholds (bits of 64). Measured on train-images (2,412 photos): pHash puts
@@ -337,10 +337,11 @@ def _extraction_manifests(root: Path) -> list[Path]:
 def _drop_manifest_rows(root: Path, removed: Iterable[Path]) -> list[Path]:
     """Rewrite (atomically) every extraction manifest that lists one of the ``removed``
     files (as ``file`` or ``gray_file``) without those rows; a ``manifest.csv`` beside a
-    rewritten manifest is rewritten from the same rows. A JSON Lines file whose rows are
-    not extraction rows (``file`` and ``source_key``) is left alone. -> the rewritten ones."""
-    from .extract import MANIFEST_CSV
-    from .manifest import read_jsonl, write_csv, write_jsonl
+    rewritten manifest is rewritten from the same rows, and a completion marker beside it
+    gets the new ``kept`` count (and ``removed_by_dedup``), so a rerun of ``frames extract``
+    reports what is on disk. A JSON Lines file whose rows are not extraction rows (``file``
+    and ``source_key``) is left alone. -> the rewritten ones."""
+    from .extract import MANIFEST_CSV, MARKER
 
     gone = {p.resolve() for p in removed}
     changed: list[Path] = []
@@ -359,10 +360,25 @@ def _drop_manifest_rows(root: Path, removed: Iterable[Path]) -> list[Path]:
             write_jsonl(m, keep)
             if (m.parent / MANIFEST_CSV).is_file():
                 write_csv(m.parent / MANIFEST_CSV, keep)
+            if (m.parent / MARKER).is_file():
+                _recount_marker(m.parent / MARKER, kept=len(keep), removed=len(rows) - len(keep))
         except OSError as e:
             raise OutputError(f"cannot update {m} ({e.strerror}); no duplicate was moved or deleted") from None
         changed.append(m)
     return changed
+
+
+def _recount_marker(marker: Path, kept: int, removed: int) -> None:
+    """Set an extraction marker's ``kept`` to its manifest's rows now (atomically)."""
+    try:
+        done = json.loads(marker.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return                                          # not a marker we wrote
+    if not isinstance(done, dict) or not isinstance(done.get("kept"), int):
+        return
+    done["kept"] = kept
+    done["removed_by_dedup"] = done.get("removed_by_dedup", 0) + removed
+    write_text_atomic(marker, json.dumps(done, indent=1))
 
 
 def _reason(keep: str, info: ImageInfo) -> str:
@@ -446,8 +462,5 @@ def dedup(folder: str | os.PathLike, hash: str = "phash", threshold: int | None 
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(str(root / f), str(target))
     if json_path is not None:
-        jp = Path(json_path)
-        tmp = temp_path_for(jp)
-        tmp.write_text(json.dumps(report.to_json(), indent=1), encoding="utf-8")
-        os.replace(tmp, jp)
+        write_text_atomic(Path(json_path), json.dumps(report.to_json(), indent=1))
     return report

@@ -63,7 +63,7 @@ from ..errors import InputError, OptionError, OutputError
 from ..media import IMAGE_EXTS, VIDEO_EXTS, Frame, list_images, natural_key, open_source, write_image
 from ..media.base import temp_path_for
 from . import hashing
-from .manifest import read_jsonl, timecode, write_csv, write_jsonl
+from .manifest import read_jsonl, timecode, write_csv, write_jsonl, write_text_atomic
 from .mpdecimate import FRAC, HI, LO, YUV420, Mpdecimate, rgb_planes, ycbcr_matrix, yuv420_source
 
 METHODS = ("mpdecimate", "hash", "ssim")
@@ -365,12 +365,6 @@ def _write_atomic_image(final: Path, img: np.ndarray, quality: int) -> None:
         raise OutputError(f"cannot write {final}: {e.strerror}") from None
 
 
-def _write_atomic_text(final: Path, text: str) -> None:
-    tmp = temp_path_for(final)
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, final)
-
-
 def _prefetch(it: Iterable, depth: int = 4) -> Iterator:
     """Run ``it`` in a thread, ``depth`` items ahead (decoding overlaps the analysis)."""
     q: queue.Queue = queue.Queue(maxsize=depth)
@@ -497,7 +491,7 @@ def extract_source(spec: SourceSpec, out_dir: Path, opts: ExtractOptions, progre
         if _FRAME_FILE.match(f.name) and f.name not in keep:
             f.unlink()
     write_jsonl(folder / MANIFEST, rows)
-    _write_atomic_text(marker, json.dumps({"source": str(spec.path), "settings": asdict(opts),
+    write_text_atomic(marker, json.dumps({"source": str(spec.path), "settings": asdict(opts),
                                            "decoded": res.decoded, "kept": res.kept}, indent=1))
     return res
 

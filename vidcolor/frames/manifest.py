@@ -42,6 +42,14 @@ def write_jsonl(path: Path, rows: Iterable[dict]) -> Path:
     return path
 
 
+def write_text_atomic(path: Path, text: str) -> Path:
+    """Write a UTF-8 text file under a temporary name, then rename it over ``path``."""
+    tmp = temp_path_for(path)
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
 def read_jsonl(path: Path) -> list[dict]:
     """JSON Lines file -> list of dicts (blank lines ignored)."""
     with open(path, encoding="utf-8") as f:
