@@ -492,7 +492,7 @@ def extract_source(spec: SourceSpec, out_dir: Path, opts: ExtractOptions, progre
             f.unlink()
     write_jsonl(folder / MANIFEST, rows)
     write_text_atomic(marker, json.dumps({"source": str(spec.path), "settings": asdict(opts),
-                                           "decoded": res.decoded, "kept": res.kept}, indent=1))
+                                          "decoded": res.decoded, "kept": res.kept}, indent=1))
     return res
 
 
