@@ -99,6 +99,16 @@ def iter_batches(frames: Iterable[Frame], n: int) -> Iterator[list[Frame]]:
         yield batch
 
 
+def to_uint8(rgb: np.ndarray) -> np.ndarray:
+    """uint16 pixels -> uint8, rounded to nearest (``round(x / 257)``, the inverse of
+    ``x * 257``); uint8 is returned as it is. Any shape."""
+    if rgb.dtype == np.uint8:
+        return rgb
+    if rgb.dtype != np.uint16:
+        raise TypeError(f"expected uint8 or uint16 pixels, got {rgb.dtype}")
+    return ((rgb.astype(np.uint32) + 128) // 257).astype(np.uint8)
+
+
 def natural_key(s: str) -> list:
     """Sort key that puts frame2 before frame10."""
     return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", s)]
