@@ -25,7 +25,7 @@ Prints Markdown rows for benchmarks/RESULTS.md and optionally writes JSON.
 
     python benchmarks/temporal.py --scenes
 
-measures instead the scene-cut score (vidcolor.scenes.content_score) of every pair of
+measures instead the scene-cut score (vidcolor.temporal.scenes.content_score) of every pair of
 consecutive frames of the clips above and of the B&W film clips (whose real cuts are
 listed in SCENE_CUTS, checked by eye), and of planted cuts (last frame of one clip
 followed by the first frame of another), to set the detector's default threshold.
@@ -69,7 +69,8 @@ SCENE_CUTS = {"deepremaster_a-bomb_blast_effects_part.mp4": {44, 134, 299}}   # 
 
 def scene_scores() -> None:
     """Print the score distribution within shots, at real cuts and at planted cuts."""
-    from vidcolor.scenes import DEFAULT_THRESHOLD, analysis_frame, content_score
+    from vidcolor.options import SCENE_THRESHOLD as DEFAULT_THRESHOLD
+    from vidcolor.temporal.scenes import analysis_frame, content_score
 
     within, real, ends = {}, [], {}
     for path in SCENE_CLIPS:

@@ -37,7 +37,7 @@ class TinyColorizer(Colorizer):
         return 50.0 * torch.tanh(self.conv(l_norm)) * (l_norm + 0.5).clamp(0, 1)
 
 
-register("tiny", TinyColorizer, None, "test-only 1x1 conv colorizer")
+register(TinyColorizer, "test-only 1x1 conv colorizer")
 
 
 @pytest.fixture(scope="session")

@@ -11,11 +11,19 @@ from click.testing import CliRunner
 
 from vidcolor.errors import OptionError
 from vidcolor.frames import dedup, dhash, find_duplicates, hamming, hash_hex, near_pairs, phash
-from vidcolor.frames.dedup import brute_pairs, choose_chunks
+from vidcolor.frames.dedup import choose_chunks
 from vidcolor.frames.hashing import bits_to_hash, hash_to_bits, phash_bits
 
 ORIGINALS = ["astronaut", "camera", "chelsea", "clock", "coffee", "coins", "colorwheel", "immunohistochemistry",
              "moon", "page", "rocket", "text", "brick", "gravel", "grass"]
+
+
+def brute_pairs(hashes: np.ndarray, threshold: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The oracle for :func:`near_pairs`: every pair compared (small N only)."""
+    h = np.asarray(hashes, dtype=np.uint64)
+    d = np.bitwise_count(h[:, None] ^ h[None, :]).astype(np.int64)
+    i, j = np.nonzero(np.triu(d <= threshold, k=1))
+    return i.astype(np.int64), j.astype(np.int64), d[i, j]
 
 
 def _img(name):

@@ -13,7 +13,6 @@ from click.testing import CliRunner
 from vidcolor.color import host_rgb_to_l
 from vidcolor.errors import OptionError
 from vidcolor.frames import ExtractOptions, Mpdecimate, Selector, extract, gray_l, select_frames, timecode
-from vidcolor.frames.extract import video_colorspace
 from vidcolor.frames.manifest import read_jsonl
 from vidcolor.frames.mpdecimate import block_sads, plane_differs, yuv420_planes
 from vidcolor.media import Frame, open_source
@@ -261,7 +260,7 @@ def test_decoder_planes_give_the_rgb_paths_decisions_without_converting(clip, re
     got = {}
     for planes in (False, True):
         with open_source(clip, planes=planes) as src:
-            sel = Selector(opts, "yuv420", *video_colorspace(src))
+            sel = Selector(opts, "yuv420", *src.colorspace)
             frames = list(src)
             assert all(f.planes is not None for f in frames) == planes
             kept, scene = [], []

@@ -10,7 +10,7 @@ import pytest
 
 PROBE = """
 import sys
-import vidcolor, vidcolor.cli, vidcolor.frames, vidcolor.scenes, vidcolor.temporal
+import vidcolor, vidcolor.cli, vidcolor.frames, vidcolor.temporal, vidcolor.temporal.scenes
 from click.testing import CliRunner
 for args in (["--help"], ["frames", "extract", "--help"], ["frames", "dedup", "--help"], ["colorize", "--help"]):
     assert CliRunner().invoke(vidcolor.cli.main, args).exit_code == 0, args

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from vidcolor.errors import InputError, OutputError
-from vidcolor.media import iter_batches, natural_key, open_source
+from vidcolor.media import Frame, iter_batches, natural_key, open_source
 from vidcolor.media.images import ImageSequenceSink, PhotoSink
 from vidcolor.media.video import VideoSource
 
@@ -86,7 +86,8 @@ def test_batches_split_on_size_change():
 def test_image_sink_appears_only_on_finish(tmp_path):
     out = tmp_path / "out"
     sink = ImageSequenceSink(out)
-    sink.write(np.zeros((4, 4, 3), np.uint8), 0, "a.png")
+    black = np.zeros((4, 4, 3), np.uint8)
+    sink.write(black, Frame(0, black, 0, 0.0, name="a.png"))
     assert not out.exists()
     sink.finish()
     assert [p.name for p in out.iterdir()] == ["a.png"]
@@ -95,17 +96,20 @@ def test_image_sink_appears_only_on_finish(tmp_path):
 
 def test_image_sink_pattern_and_abort(tmp_path):
     sink = ImageSequenceSink(tmp_path / "o" / "f_%03d.png")
-    sink.write(np.zeros((4, 4, 3), np.uint8), 0)
-    sink.write(np.zeros((4, 4, 3), np.uint8), 1)
+    black = np.zeros((4, 4, 3), np.uint8)
+    sink.write(black, Frame(0, black, 0, 0.0))
+    sink.write(black, Frame(1, black, 1, 1 / 24))
+    assert sorted(p.name for p in sink.tmp.iterdir()) == ["f_001.png", "f_002.png"]
     sink.abort()
     assert list(tmp_path.iterdir()) == []
 
 
 def test_photo_sink_refuses_second_frame(tmp_path):
     sink = PhotoSink(tmp_path / "x.png")
-    sink.write(np.zeros((4, 4, 3), np.uint8))
+    black = np.zeros((4, 4, 3), np.uint8)
+    sink.write(black, Frame(0, black, 0, 0.0))
     with pytest.raises(OutputError):
-        sink.write(np.zeros((4, 4, 3), np.uint8))
+        sink.write(black, Frame(1, black, 1, 1 / 24))
     sink.abort()
     assert list(tmp_path.iterdir()) == []
 

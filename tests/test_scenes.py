@@ -6,7 +6,8 @@ import torch
 from skimage import data
 
 from vidcolor import color
-from vidcolor.scenes import DEFAULT_THRESHOLD, ContentDetector, analysis_frame, content_score, luminance
+from vidcolor.options import SCENE_THRESHOLD
+from vidcolor.temporal.scenes import ContentDetector, analysis_frame, content_score, luminance
 
 
 def _L(photo: np.ndarray) -> np.ndarray:
@@ -68,7 +69,7 @@ def test_no_false_cut_on_slow_pan_or_static(photos):
     det = ContentDetector()
     pan = _pan(photos[0], 60, 3)
     assert not any(det.update(f) for f in pan)
-    assert max(content_score(analysis_frame(a), analysis_frame(b)) for a, b in zip(pan, pan[1:])) < DEFAULT_THRESHOLD / 2
+    assert max(content_score(analysis_frame(a), analysis_frame(b)) for a, b in zip(pan, pan[1:])) < SCENE_THRESHOLD / 2
     det.reset()
     assert not any(det.update(pan[0]) for _ in range(20))
     assert det.last_score == 0.0
@@ -79,7 +80,7 @@ def test_min_scene_len_suppresses_early_cuts_and_reset(photos):
     det = ContentDetector(min_scene_len=5)
     seq = [a, a, b, b, b, b, b, a]   # jump at 2 (scene too short), jump back at 7 (scene of 7 frames)
     assert [det.update(f) for f in seq] == [False] * 7 + [True]
-    assert det.last_score > DEFAULT_THRESHOLD
+    assert det.last_score > SCENE_THRESHOLD
     det.reset()
     assert det.update(b) is False   # first frame after reset is never a cut
     det1 = ContentDetector(min_scene_len=1)

@@ -1,15 +1,21 @@
 """Temporal stage: flicker reduction, scene-cut resets, motion (no ghosting), convergence,
-streaming state (batch size), option validation. Fake colorizers: ground-truth ab + noise."""
+streaming state (batch size), option validation, the registry (a toy smoother added from
+outside). Fake colorizers: ground-truth ab + noise."""
+
+import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import torch
 from skimage import data
 
-from vidcolor import color
+from vidcolor import color, options
 from vidcolor.errors import OptionError
-from vidcolor.temporal import (DEFAULT_STRENGTH, DEFAULT_TEMPORAL, TEMPORAL_KINDS, EmaSmoother, FlowSmoother,
-                               make_smoother)
+from vidcolor.temporal import Smoother, check, help_text, kinds, make_smoother, register, unregister
+from vidcolor.temporal.ema import EmaSmoother
+from vidcolor.temporal.flow import FlowSmoother
 
 S = 96   # model-size side for the tests
 
@@ -159,20 +165,125 @@ def test_streaming_batch_1_equals_batch_7(astro, coffee, kind):
     assert torch.equal(seven(pred, L), a)
 
 
+BAD_OPTIONS = [("gauss", None, {}), ("ema", 1.0, {}), ("ema", -0.1, {}), ("flow", "x", {}),
+               ("ema", None, {"scene_threshold": 0}), ("ema", None, {"preset": "fast"}),
+               ("flow", None, {"preset": "slow"}), ("flow", None, {"min_scene_len": 0}),
+               ("flow", None, {"min_scene_len": 2.0}), ("flow", None, {"sigma_l": 0}),
+               ("flow", None, {"bogus": 1}), ("none", 1.0, {}), ("none", None, {"preset": "fast"})]
+
+
 def test_make_smoother_options():
-    assert TEMPORAL_KINDS == ("none", "ema", "flow")
-    assert DEFAULT_TEMPORAL in TEMPORAL_KINDS and 0 <= DEFAULT_STRENGTH < 1
+    assert kinds() == ("none", "ema", "flow")
+    assert options.TEMPORAL in kinds() and 0 <= options.TEMPORAL_STRENGTH < 1
     assert make_smoother("none") is None
     assert isinstance(make_smoother("ema"), EmaSmoother)
     sm = make_smoother("flow", 0.5, scene_threshold=20, min_scene_len=3, preset="medium", sigma_l=4)
     assert isinstance(sm, FlowSmoother) and sm.strength == 0.5 and sm.detector.threshold == 20
-    assert make_smoother("flow", None, scene_threshold=None).detector.threshold > 0
-    for kind, strength, opts in [("gauss", None, {}), ("ema", 1.0, {}), ("ema", -0.1, {}), ("flow", "x", {}),
-                                 ("ema", None, {"scene_threshold": 0}), ("ema", None, {"preset": "fast"}),
-                                 ("flow", None, {"preset": "slow"}), ("flow", None, {"min_scene_len": 0}),
-                                 ("flow", None, {"bogus": 1})]:
+    assert sm.detector.min_scene_len == 3 and sm.preset == "medium" and sm.sigma_l == 4.0
+    dflt = make_smoother("flow", None, scene_threshold=None)
+    assert dflt.strength == options.TEMPORAL_STRENGTH and dflt.detector.threshold == options.SCENE_THRESHOLD
+    assert dflt.detector.min_scene_len == 1 and dflt.preset == "fast"
+    for kind, strength, opts in BAD_OPTIONS:
         with pytest.raises(OptionError):
             make_smoother(kind, strength, **opts)
+
+
+def test_messages_name_the_option():
+    for (kind, strength, opts), word in [(("gauss", None, {}), "--temporal"),
+                                         (("ema", 1.0, {}), "--temporal-strength"),
+                                         (("ema", None, {"scene_threshold": -1}), "--scene-threshold"),
+                                         (("flow", None, {"min_scene_len": 0}), "min_scene_len"),
+                                         (("flow", None, {"preset": "slow"}), "flow preset"),
+                                         (("ema", None, {"preset": "fast"}), "unknown option(s) for --temporal ema")]:
+        with pytest.raises(OptionError, match=re.escape(word)):
+            make_smoother(kind, strength, **opts)
+
+
+def test_check_validates_like_make_smoother_and_builds_nothing(monkeypatch):
+    def boom(*a, **k):
+        raise AssertionError("check() built a smoother")
+    monkeypatch.setattr(FlowSmoother, "__init__", boom)
+    monkeypatch.setattr(EmaSmoother, "__init__", boom)
+    assert check("flow", 0.5, scene_threshold=20, min_scene_len=3, preset="medium", sigma_l=4) is None
+    assert check("ema") is None and check("none") is None
+    for kind, strength, opts in BAD_OPTIONS:
+        with pytest.raises(OptionError):
+            check(kind, strength, **opts)
+
+
+def test_help_text_comes_from_the_registry():
+    assert help_text() == ("Smoothing of colors over time: flow (optical-flow guided, no ghosting) | "
+                           f"ema ({EmaSmoother.summary}) | none.")
+
+
+class HoldSmoother(Smoother):
+    """Toy: every frame after a scene's first is the previous output times ``decay``."""
+
+    kind = "hold"
+    summary = "repeats the first frame of a scene"
+    options = {"decay": lambda v: options.check_range("decay", v, 0.0, 1.0)}
+
+    def __init__(self, strength, decay=1.0, **kw):
+        self.decay = np.float32(decay)
+        super().__init__(strength, **kw)
+
+    def _step(self, ab, L):
+        return self.decay * self._prev_ab
+
+
+@pytest.fixture
+def hold():
+    register(HoldSmoother)
+    yield HoldSmoother
+    unregister("hold")
+
+
+def test_a_new_smoother_takes_one_class_and_register(hold, astro, coffee):
+    assert kinds() == ("none", "ema", "flow", "hold")
+    assert "| hold (repeats the first frame of a scene) | none." in help_text()
+    sm = make_smoother("hold", 0.5)
+    assert isinstance(sm, HoldSmoother) and sm.strength == 0.5
+    L, gt = _pan(astro, 6, 0)
+    pred = gt + _noise(gt.shape, 6)
+    out = torch.cat([sm(pred[:4], L[:4]), sm(pred[4:], L[4:])])
+    for t in range(6):
+        assert torch.equal(out[t], pred[0])
+    half = make_smoother("hold", 0.5, decay=0.5, min_scene_len=2)(pred, L)
+    for t in range(6):                              # powers of two: exact in float32
+        assert torch.equal(half[t], pred[0] * 0.5 ** t)
+    La, Lb = _pan(astro, 3, 0)[0], _pan(coffee, 3, 0)[0]     # a cut at 3: the state resets
+    cut = make_smoother("hold", 0.5)(pred[:6], torch.cat([La, Lb]))
+    assert torch.equal(cut[2], pred[0]) and torch.equal(cut[3], pred[3]) and torch.equal(cut[5], pred[3])
+    check("hold", decay=0.25)
+    for opts in ({"decay": 2}, {"preset": "fast"}):
+        with pytest.raises(OptionError):
+            make_smoother("hold", **opts)
+    with pytest.raises(ValueError, match="already registered"):
+        register(HoldSmoother)
+
+
+def test_unregister_and_registration_checks():
+    register(HoldSmoother)
+    unregister("hold")
+    assert "hold" not in kinds() and "hold" not in help_text()
+    with pytest.raises(OptionError):
+        make_smoother("hold")
+    with pytest.raises(KeyError):
+        unregister("hold")
+    for attrs in ({"kind": "none"}, {"kind": "ema"}, {"summary": ""}, {"options": {"min_scene_len": int}}):
+        bad = type("Bad", (HoldSmoother,), attrs)
+        with pytest.raises(ValueError):
+            register(bad)
+    with pytest.raises(TypeError):
+        register(int)
+    assert kinds() == ("none", "ema", "flow")
+
+
+def test_package_imports_without_torch():
+    code = ("import sys, vidcolor.temporal as t, vidcolor.temporal.scenes; "
+            "assert 'torch' not in sys.modules, 'torch'; print(t.kinds())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == "('none', 'ema', 'flow')", out.stderr
 
 
 def test_rejects_mismatched_shapes():

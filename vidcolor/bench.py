@@ -20,9 +20,14 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import av
 import numpy as np
 import torch
 
+from . import options
+from . import temporal as _temporal
+from .color import host_rgb_to_lab
+from .evaluate import evaluate, format_markdown
 from .media import open_sink, open_source
 from .models import create_model, load_model
 from .pipeline import STAGES, Engine, Pending, Stats, resolve_device, run
@@ -31,11 +36,11 @@ from .pipeline import STAGES, Engine, Pending, Stats, resolve_device, run
 @dataclass(frozen=True)
 class Config:
     model: str                 # registry name, or "transcode" for decode + encode alone
-    batch_size: int = 8
-    size: int = 256
-    device: str = "auto"
-    temporal: str = "none"
-    precision: str = "auto"    # auto | fp32 | fp16 | bf16 (autocast of the model)
+    batch_size: int = options.BATCH_SIZE
+    size: int | None = options.SIZE   # None: the model's own input size
+    device: str = options.DEVICE
+    temporal: str = options.EVAL_TEMPORAL
+    precision: str = options.PRECISION  # auto | fp32 | fp16 | bf16 (autocast of the model)
     channels_last: bool = False
     compile: bool = False      # torch.compile the model
 
@@ -55,21 +60,18 @@ class Config:
         return " ".join(parts)
 
 
-class Passthrough(Engine):
-    """An engine that returns the frames unchanged: decode + encode alone."""
+class Passthrough:
+    """A stream stage (:class:`vidcolor.pipeline.Stream`) that returns the frames
+    unchanged: :func:`run` with it times decode + encode alone."""
 
     def __init__(self, stats: Stats):
         self.stats = stats
-        self.device = torch.device("cpu")
 
     def submit(self, frames) -> Pending:
         return Pending(np.stack(frames) if isinstance(frames, list) else frames)
 
     def hold_batches(self, n: int) -> None:
         pass
-
-    def __call__(self, frames: np.ndarray) -> np.ndarray:
-        return frames
 
 
 class PeakRSS:
@@ -111,8 +113,6 @@ class PeakRSS:
 
 
 def machine_info() -> dict:
-    import av
-
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
@@ -132,13 +132,8 @@ def machine_info() -> dict:
 
 def make_engine(cfg: Config, model) -> Engine:
     """The engine of one configuration, warmed up (kernels, allocator, compilation)."""
-    smoother = None
-    if cfg.temporal != "none":
-        from .temporal import make_smoother
-
-        smoother = make_smoother(cfg.temporal)
-    return Engine(model, resolve_device(cfg.device), size=cfg.size, smoother=smoother, precision=cfg.precision,
-                  channels_last=cfg.channels_last, compile=cfg.compile)
+    return Engine(model, resolve_device(cfg.device), size=cfg.size, smoother=_temporal.make_smoother(cfg.temporal),
+                  precision=cfg.precision, channels_last=cfg.channels_last, compile=cfg.compile)
 
 
 def model_fps(engine: Engine, batch_size: int, seconds: float = 1.0) -> float:
@@ -221,11 +216,13 @@ def bound_by(stage_ms: dict[str, float]) -> str:
     return f"engine ({max(engine, key=engine.get)})" if top == "engine" else top
 
 
-def benchmark(inputs: list[str | os.PathLike], models: list[str], batch_sizes: list[int] = (8,), size: int = 256,
-              device: str = "auto", temporal: list[str] = ("none",), repeats: int = 3, random_weights: bool = False,
-              weights: str | None = None, baseline: bool = True, codec: str = "libx264", crf: int = 18,
-              preset: str = "medium", quality: bool | None = None, progress=None,
-              precisions: list[str] = ("auto",), channels_last: list[bool] = (False,), compile: list[bool] = (False,),
+def benchmark(inputs: list[str | os.PathLike], models: list[str], batch_sizes: list[int] = (options.BATCH_SIZE,),
+              size: int | None = options.SIZE, device: str = options.DEVICE,
+              temporal: list[str] = (options.EVAL_TEMPORAL,), repeats: int = options.BENCH_REPEATS,
+              random_weights: bool = False, weights: str | None = None, baseline: bool = True,
+              codec: str = options.CODEC, crf: int = options.CRF, preset: str = options.PRESET,
+              quality: bool | None = None, progress=None,
+              precisions: list[str] = (options.PRECISION,), channels_last: list[bool] = (False,), compile: list[bool] = (False,),
               stage_timing: bool = True, model_only: bool = True) -> dict:
     """Run every configuration on every input; returns the JSON-ready report.
 
@@ -236,6 +233,14 @@ def benchmark(inputs: list[str | os.PathLike], models: list[str], batch_sizes: l
     each is timed exactly (costs a little overlap; off for pure throughput).
     ``model_only``: also time the model alone on random input at ``size``.
     """
+    for b in batch_sizes:
+        options.check_batch_size(b)
+    options.check_size(size)
+    options.check_int("--repeats", repeats, 1)
+    for t in temporal:
+        _temporal.check(t)
+    for p in precisions:
+        options.check_precision(p)
     configs = [Config(m, b, size, device, t, p, cl, c) for m, b, t, p, cl, c in
                itertools.product(models, batch_sizes, temporal, precisions, channels_last, compile)]
     if baseline:
@@ -283,8 +288,6 @@ def benchmark(inputs: list[str | os.PathLike], models: list[str], batch_sizes: l
 
 def is_color(input: str | os.PathLike, frames: int = 5, threshold: float = 3.0) -> bool:
     """True when the first frames carry color (mean |ab| above ``threshold`` Lab units)."""
-    from .color import host_rgb_to_lab
-
     src = open_source(input)
     try:
         chroma = [float(np.abs(host_rgb_to_lab(f.rgb)[..., 1:]).mean()) for f in itertools.islice(src, frames)]
@@ -296,8 +299,6 @@ def is_color(input: str | os.PathLike, frames: int = 5, threshold: float = 3.0) 
 def add_quality(report: dict, inputs, models, random_weights: bool, weights: str | None, batch_size: int,
                 size: int, device: str, tmp: Path) -> None:
     """The `vidcolor eval` summary (gray baseline + each model) for every color input."""
-    from .evaluate import evaluate, format_markdown
-
     files = []
     for m in models:
         if random_weights:                       # evaluate loads checkpoints: save the random init once

@@ -1,31 +1,76 @@
 """The ``vidcolor`` command line: click commands only (parse, call the library, print).
 
-Every error a user can cause is a VidcolorError: printed as one line on stderr,
-exit code 1, no traceback. Ctrl-C prints one line and exits 130; no output file
-is left behind under its final name.
+Defaults and choices come from :mod:`vidcolor.options` (and the registries of models,
+smoothers and metrics); values are checked by the library, which raises OptionError.
+Every error is printed as one line on stderr with exit code 1 and no traceback (set
+``VIDCOLOR_DEBUG=1`` to see one for an unexpected error). Ctrl-C prints one line and
+exits 130; no output file is left behind under its final name.
 """
 
 from __future__ import annotations
 
+import os
 
 import click
 
+from . import options as O
 from . import temporal as _temporal
 from .errors import VidcolorError
 
 
 class _Group(click.Group):
-    """A click group that turns user errors and Ctrl-C into one line and an exit code."""
+    """A click group that turns every error and Ctrl-C into one line and an exit code."""
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
         except VidcolorError as e:
             click.echo(f"vidcolor: error: {e}", err=True)
             ctx.exit(e.exit_code)
         except KeyboardInterrupt:
             click.echo("vidcolor: interrupted; nothing was written under the output name", err=True)
             ctx.exit(130)
+        except Exception as e:  # noqa: BLE001 - a bug must still end with one line, not a traceback
+            if os.environ.get("VIDCOLOR_DEBUG"):
+                raise
+            click.echo(f"vidcolor: error: unexpected {type(e).__name__}: {e} (a bug: please report it, "
+                       "with the output of the same command run with VIDCOLOR_DEBUG=1)", err=True)
+            ctx.exit(1)
+
+
+class _LazyHelp(click.Option):
+    """An option whose help text comes from a registry, built only when help is shown
+    (the metrics registry imports torch)."""
+
+    def __init__(self, *args, help_from=None, **kw):
+        self._help_from = help_from
+        super().__init__(*args, **kw)
+
+    def get_help_record(self, ctx):
+        if self._help_from is not None and self.help is None:
+            self.help = self._help_from()
+        return super().get_help_record(ctx)
+
+
+def _metrics_help() -> str:
+    from .metrics import registry
+
+    return registry.help_text()
+
+
+def _report_paths(paths, inputs) -> None:
+    """Check report outputs before a long run (they may replace older reports, never an input)."""
+    from .media.files import check_output
+
+    for p in paths:
+        if p:
+            check_output(p, inputs, report=True)
+
+
+_SIZE_HELP = "Side of the square the model sees (multiple of 8); default: the model's own input size."
+_DEVICE_HELP = "auto | cpu | cuda (cuda:N)."
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -47,18 +92,16 @@ def _notify(msg: str) -> None:
 
 def colorize_options(f):
     """Options shared by every command that runs the colorization pipeline."""
-    from .defaults import DEFAULT_MODEL
-
     opts = [
-        click.option("--model", "model", default=DEFAULT_MODEL, show_default=True,
+        click.option("--model", "model", default=O.DEFAULT_MODEL, show_default=True,
                      help="Colorizer (see `vidcolor weights list`)."),
         click.option("--weights", type=click.Path(dir_okay=False), default=None,
                      help="Load this local checkpoint instead of the model's catalogue weights."),
-        click.option("--batch-size", type=int, default=8, show_default=True, help="Frames per model call."),
-        click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda (cuda:N)."),
-        click.option("--size", type=int, default=256, show_default=True,
-                     help="Side of the square the model sees; ab is upsampled to full size."),
-        click.option("--precision", type=click.Choice(["auto", "fp32", "fp16", "bf16"]), default="auto",
+        click.option("--batch-size", type=int, default=O.BATCH_SIZE, show_default=True, help="Frames per model call."),
+        click.option("--device", default=O.DEVICE, show_default=True, help=_DEVICE_HELP),
+        click.option("--size", type=int, default=O.SIZE,
+                     help=_SIZE_HELP + " The predicted color is upsampled to full size."),
+        click.option("--precision", type=click.Choice(O.PRECISIONS), default=O.PRECISION,
                      show_default=True,
                      help="Model arithmetic: auto = bf16 (fp16 on older GPUs) on a GPU, fp32 on the CPU. "
                           "Color conversions are always fp32."),
@@ -73,17 +116,16 @@ def colorize_options(f):
 @click.option("-o", "--output", required=True, type=click.Path(),
               help="Video file (.mp4 .mkv .mov ...), image folder, pattern like out/f_%05d.png, or one image.")
 @colorize_options
-@click.option("--crf", type=int, default=18, show_default=True, help="Quality for x264/x265/VP9 (lower = better).")
-@click.option("--preset", default="medium", show_default=True, help="x264/x265 speed preset (ultrafast..veryslow).")
-@click.option("--codec", default="libx264", show_default=True,
+@click.option("--crf", type=int, default=O.CRF, show_default=True, help="Quality for x264/x265/VP9 (lower = better).")
+@click.option("--preset", default=O.PRESET, show_default=True, help="x264/x265 speed preset (ultrafast..veryslow).")
+@click.option("--codec", default=O.CODEC, show_default=True,
               help="libx264 (H.264, yuv420p) | libx265 | ffv1 (lossless, archival) | prores_ks | libvpx-vp9.")
-@click.option("--fps", type=float, default=None, help="Frame rate for image-sequence inputs (default 24).")
-@click.option("--temporal", default=_temporal.DEFAULT_TEMPORAL, show_default=True,
-              help="Smoothing of colors over time: flow (optical-flow guided, no ghosting) | ema | none.")
-@click.option("--temporal-strength", type=float, default=_temporal.DEFAULT_STRENGTH, show_default=True,
+@click.option("--fps", type=float, default=None, help=f"Frame rate for image-sequence inputs (default {O.IMAGE_FPS}).")
+@click.option("--temporal", default=O.TEMPORAL, show_default=True, help=_temporal.help_text())
+@click.option("--temporal-strength", type=float, default=O.TEMPORAL_STRENGTH, show_default=True,
               help="0..1 (exclusive), how much of the previous frame's color is kept.")
 @click.option("--scene-threshold", type=float, default=None,
-              help="Scene-cut threshold (mean |dL| in L units, default 14); a cut resets the smoothing.")
+              help=f"Scene-cut threshold (mean |dL| in L units, default {O.SCENE_THRESHOLD:g}); a cut resets the smoothing.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 def colorize(input, output, model, weights, batch_size, device, size, precision, crf, preset, codec, fps,
@@ -92,6 +134,7 @@ def colorize(input, output, model, weights, batch_size, device, size, precision,
 
     Audio streams are copied untouched, frame timestamps and rate are kept; the
     output's luminance is the input's, only the color (Lab ab) is predicted.
+    OUTPUT appears only when the run succeeds; missing folders are created.
     """
     from .pipeline import colorize_video
 
@@ -134,6 +177,7 @@ def weights_list():
 @click.option("-q", "--quiet", is_flag=True)
 def weights_download(name, url, quiet):
     """Download catalogue weights NAME into the cache, checking size and sha256."""
+    from . import models  # noqa: F401 - the models put their weights in the catalogue
     from . import weights as W
 
     path = W.download(name, url=url, progress=not quiet)
@@ -144,38 +188,50 @@ def weights_download(name, url, quiet):
 
 # --- train (compact model, fine-tuning) ------------------------------------------
 
+_T = O.TrainConfig
+
+
+def _field(cls, name):
+    """The default of a dataclass field (one home: the dataclass)."""
+    return cls.__dataclass_fields__[name].default
+
+
 @main.command()
 @click.argument("data", nargs=-1, required=True, type=click.Path())
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="Checkpoint to write (atomically, at every epoch end); with --resume, the one to continue.")
-@click.option("--model", default="compact", show_default=True, help="compact, or eccv16 with --init.")
+@click.option("--model", default=_field(_T, "model"), show_default=True, help="compact, or eccv16 with --init.")
 @click.option("--init", type=click.Path(dir_okay=False), default=None, help="Start from these weights (fine-tuning).")
 @click.option("--steps", type=click.IntRange(1), default=None, help="Total optimizer steps.")
-@click.option("--epochs", type=click.IntRange(1), default=None, help="Total epochs (default 10 when --steps is not given).")
-@click.option("--batch-size", type=click.IntRange(1), default=16, show_default=True)
-@click.option("--size", type=int, default=128, show_default=True, help="Side of the random training crops (multiple of 16).")
-@click.option("--lr", type=float, default=1e-3, show_default=True, help="Peak learning rate (warm-up, then cosine).")
-@click.option("--val-split", type=float, default=0.05, show_default=True, help="Share of the files held out for validation.")
-@click.option("--loss", type=click.Choice(["class", "l1"]), default="class", show_default=True,
+@click.option("--epochs", type=click.IntRange(1), default=None,
+              help=f"Total epochs (default {O.DEFAULT_EPOCHS} when --steps is not given).")
+@click.option("--batch-size", type=click.IntRange(1), default=_field(_T, "batch_size"), show_default=True)
+@click.option("--size", type=int, default=_field(_T, "size"), show_default=True,
+              help="Side of the random training crops (multiple of 16).")
+@click.option("--lr", type=float, default=_field(_T, "lr"), show_default=True,
+              help="Peak learning rate (warm-up, then cosine).")
+@click.option("--val-split", type=float, default=_field(_T, "val_split"), show_default=True,
+              help="Share of the files held out for validation.")
+@click.option("--loss", type=click.Choice(O.TRAIN_LOSSES), default=_field(_T, "loss"), show_default=True,
               help="class: rebalanced classification over ab bins (Zhang et al. 2016); l1: regression.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda (cuda:N).")
-@click.option("--checkpoint-every", type=click.IntRange(0), default=0, show_default=True,
+@click.option("--seed", type=int, default=_field(_T, "seed"), show_default=True)
+@click.option("--device", default=_field(_T, "device"), show_default=True, help=_DEVICE_HELP)
+@click.option("--checkpoint-every", type=click.IntRange(0), default=_field(_T, "checkpoint_every"), show_default=True,
               help="Also checkpoint every N steps (0: at epoch ends only).")
 @click.option("--resume", is_flag=True,
               help="Continue the run saved in --output with its own settings (--steps, if given, sets a new total).")
 @click.option("--export", "export", type=click.Path(dir_okay=False), default=None,
-              help="At the end, also write the bare model weights here (for --weights / weights/).")
+              help="At the end, also write the bare model weights here (for --weights).")
 def train(data, output, model, init, steps, epochs, batch_size, size, lr, val_split, loss, seed, device,
           checkpoint_every, resume, export):
     """Train or fine-tune a colorizer on DATA: folders of color images, videos, or
     manifests (.jsonl) written by `vidcolor frames extract`."""
-    from .train import TrainConfig, export_weights
+    from .train import export_weights
     from .train import train as run
 
-    cfg = TrainConfig(data=list(data), output=output, model=model, init=init, steps=steps, epochs=epochs,
-                      batch_size=batch_size, size=size, lr=lr, val_split=val_split, loss=loss, seed=seed,
-                      device=device, checkpoint_every=checkpoint_every)
+    cfg = O.TrainConfig(data=list(data), output=output, model=model, init=init, steps=steps, epochs=epochs,
+                        batch_size=batch_size, size=size, lr=lr, val_split=val_split, loss=loss, seed=seed,
+                        device=device, checkpoint_every=checkpoint_every)
     ckpt = run(cfg, resume=resume, steps=steps)
     last = ckpt["meta"]["history"][-1] if ckpt["meta"]["history"] else {}
     click.echo(f"{output}: step {ckpt['step']}" + "".join(f", {k} {last[k]:.4g}" for k in ("loss", "auc", "auc_gray",
@@ -186,21 +242,21 @@ def train(data, output, model, init, steps, epochs, batch_size, size, lr, val_sp
 
 # --- metrics and eval (frame-level metrics, evaluation protocol) -----------------
 
-_METRICS_HELP = ("Comma-separated: psnr, ssim, lpips, deltae2000, colorfulness, auc, warp_error, cdc, or all "
-                 "(default; lpips skipped with a warning when its backbone weights are not cached).")
+def _metrics_option(f):
+    return click.option("--metrics", "metric_list", default=None, cls=_LazyHelp, help_from=_metrics_help)(f)
 
 
 @main.command("metrics")
 @click.argument("reference", type=click.Path())
 @click.argument("candidate", type=click.Path())
-@click.option("--metrics", "metric_list", default=None, help=_METRICS_HELP)
+@_metrics_option
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
               help="Write per-frame values, summary and settings as JSON.")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False), default=None, help="Write one CSV line per frame.")
 @click.option("--resize", is_flag=True, help="Resize candidate frames to the reference size instead of failing.")
-@click.option("--lpips-net", type=click.Choice(["alex", "vgg", "squeeze"]), default="alex", show_default=True)
-@click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda (cuda:N).")
-@click.option("--batch-size", type=int, default=8, show_default=True, help="Frames scored per batch.")
+@click.option("--lpips-net", type=click.Choice(O.LPIPS_NETS), default=O.LPIPS_NET, show_default=True)
+@click.option("--device", default=O.DEVICE, show_default=True, help=_DEVICE_HELP)
+@click.option("--batch-size", type=int, default=O.BATCH_SIZE, show_default=True, help="Frames scored per batch.")
 def metrics_cmd(reference, candidate, metric_list, json_path, csv_path, resize, lpips_net, device, batch_size):
     """Score CANDIDATE against REFERENCE frame by frame (videos, image folders or photos).
 
@@ -208,20 +264,18 @@ def metrics_cmd(reference, candidate, metric_list, json_path, csv_path, resize, 
     colorfulness, ab AuC, and the temporal warp error (OpenCV DIS flow on the
     reference) and CDC. Prints mean and median; --json/--csv hold every frame.
     """
+    from .media.files import write_json
     from .metrics import report
 
-    for p in (json_path, csv_path):
-        if p:
-            report.check_report_path(p, [reference, candidate])
-    if batch_size < 1:
-        raise click.BadParameter("must be at least 1", param_hint="--batch-size")
+    _report_paths([json_path, csv_path], [reference, candidate])
+    O.check_batch_size(batch_size)
     rep = report.compare(reference, candidate, metrics=metric_list, resize=resize, device=device,
                          lpips_net=lpips_net, batch_size=batch_size, warn=_notify)
     click.echo(f"{len(rep['frames'])} frames: {candidate} vs {reference}")
     for line in report.format_summary(rep["summary"]):
         click.echo(line)
     if json_path:
-        report.write_json(rep, json_path)
+        write_json(json_path, rep)
     if csv_path:
         report.write_csv(rep["frames"], csv_path)
 
@@ -231,18 +285,19 @@ def metrics_cmd(reference, candidate, metric_list, json_path, csv_path, resize, 
 @click.option("--model", "models", multiple=True, required=True, help="Colorizer to evaluate (repeat for several).")
 @click.option("--weights", "weights_files", multiple=True, type=click.Path(dir_okay=False),
               help="Local checkpoint, one per --model in the same order (default: catalogue weights).")
-@click.option("--batch-size", type=int, default=8, show_default=True, help="Frames per model call.")
-@click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda (cuda:N).")
-@click.option("--size", type=int, default=256, show_default=True, help="Side of the square the model sees.")
-@click.option("--temporal", default="none", show_default=True, help="Temporal smoothing: none | ema | flow.")
-@click.option("--temporal-strength", type=float, default=None, help="0..1, how strongly colors are smoothed.")
-@click.option("--metrics", "metric_list", default=None, help=_METRICS_HELP)
-@click.option("--lpips-net", type=click.Choice(["alex", "vgg", "squeeze"]), default="alex", show_default=True)
+@click.option("--batch-size", type=int, default=O.BATCH_SIZE, show_default=True, help="Frames per model call.")
+@click.option("--device", default=O.DEVICE, show_default=True, help=_DEVICE_HELP)
+@click.option("--size", type=int, default=O.SIZE, help=_SIZE_HELP)
+@click.option("--temporal", default=O.EVAL_TEMPORAL, show_default=True, help=_temporal.help_text())
+@click.option("--temporal-strength", type=float, default=None,
+              help=f"0..1 (exclusive), how strongly colors are smoothed (default {O.TEMPORAL_STRENGTH}).")
+@_metrics_option
+@click.option("--lpips-net", type=click.Choice(O.LPIPS_NETS), default=O.LPIPS_NET, show_default=True)
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Write summaries as JSON.")
 @click.option("--markdown", "md_path", type=click.Path(dir_okay=False), default=None, help="Write a Markdown table.")
 @click.option("--contact-sheet", type=click.Path(dir_okay=False), default=None,
               help="PNG with gray | each model | original for a few frames of the first input.")
-@click.option("--sheet-frames", type=int, default=4, show_default=True, help="Frames on the contact sheet.")
+@click.option("--sheet-frames", type=int, default=O.SHEET_FRAMES, show_default=True, help="Frames on the contact sheet.")
 def eval_cmd(inputs, models, weights_files, batch_size, device, size, temporal, temporal_strength, metric_list,
              lpips_net, json_path, md_path, contact_sheet, sheet_frames):
     """Evaluate colorizers on color INPUTS (videos, image folders): gray in, originals as ground truth.
@@ -254,20 +309,18 @@ def eval_cmd(inputs, models, weights_files, batch_size, device, size, temporal, 
     import time
 
     from .evaluate import evaluate, format_markdown, format_table
-    from .metrics import report
+    from .media.files import write_json, write_text
 
-    for p in (json_path, md_path):
-        if p:
-            report.check_report_path(p, inputs)
+    _report_paths([json_path, md_path], inputs)
     t0 = time.perf_counter()
     res = evaluate(list(inputs), list(models), list(weights_files), metrics=metric_list, batch_size=batch_size,
                    device=device, size=size, temporal=temporal, temporal_strength=temporal_strength,
                    lpips_net=lpips_net, contact_sheet=contact_sheet, sheet_frames=sheet_frames, warn=_notify)
     click.echo(format_table(res))
     if json_path:
-        report.write_json(res, json_path)
+        write_json(json_path, res)
     if md_path:
-        report.write_text(format_markdown(res), md_path)
+        write_text(md_path, format_markdown(res))
     click.echo(f"vidcolor: {res['settings']['frames']} frames x {len(models)} model(s) in "
                f"{time.perf_counter() - t0:.1f} s", err=True)
 
@@ -277,17 +330,20 @@ def eval_cmd(inputs, models, weights_files, batch_size, device, size, temporal, 
 @main.command("bench")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path())
 @click.option("--model", "models", multiple=True, help="Model to time (repeat for several). Default: the default model.")
-@click.option("--batch-size", "batch_sizes", type=int, multiple=True, help="Batch size (repeat for several). Default 8.")
-@click.option("--size", type=int, default=256, show_default=True, help="Model input side.")
-@click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda.")
-@click.option("--temporal", "temporals", multiple=True, help="none | ema | flow (repeat for several). Default none.")
-@click.option("--repeats", type=int, default=3, show_default=True, help="Timed runs per configuration (median and spread).")
+@click.option("--batch-size", "batch_sizes", type=int, multiple=True,
+              help=f"Batch size (repeat for several). Default {O.BATCH_SIZE}.")
+@click.option("--size", type=int, default=O.SIZE, help=_SIZE_HELP)
+@click.option("--device", default=O.DEVICE, show_default=True, help=_DEVICE_HELP)
+@click.option("--temporal", "temporals", multiple=True,
+              help=f"{_temporal.help_text()} Repeat for several. Default {O.EVAL_TEMPORAL}.")
+@click.option("--repeats", type=int, default=O.BENCH_REPEATS, show_default=True,
+              help="Timed runs per configuration (median and spread).")
 @click.option("--random-weights", is_flag=True, help="Random model weights: speed does not depend on them.")
 @click.option("--weights", type=click.Path(dir_okay=False), default=None, help="Checkpoint for the model(s).")
 @click.option("--no-baseline", is_flag=True, help="Skip the decode+encode-only (transcode) baseline.")
 @click.option("--quality/--no-quality", default=None,
               help="Add the `vidcolor eval` quality summary (default: only for color inputs).")
-@click.option("--precision", "precisions", type=click.Choice(["auto", "fp32", "fp16", "bf16"]), multiple=True,
+@click.option("--precision", "precisions", type=click.Choice(O.PRECISIONS), multiple=True,
               help="Model arithmetic (repeat for several). Default auto: bf16 on a GPU, fp32 on the CPU.")
 @click.option("--channels-last", "channels_last", is_flag=True,
               help="Also time each configuration with the model in channels_last (NHWC) memory layout.")
@@ -297,9 +353,9 @@ def eval_cmd(inputs, models, weights_files, batch_size, device, size, temporal, 
               help="GPU: synchronize after each stage to time it exactly; off measures pure throughput.")
 @click.option("--model-only/--no-model-only", default=True, show_default=True,
               help="Also report frames/s of the model alone at --size (no decode, conversion or encode).")
-@click.option("--crf", type=int, default=18, show_default=True)
-@click.option("--preset", default="medium", show_default=True)
-@click.option("--codec", default="libx264", show_default=True)
+@click.option("--crf", type=int, default=O.CRF, show_default=True)
+@click.option("--preset", default=O.PRESET, show_default=True)
+@click.option("--codec", default=O.CODEC, show_default=True)
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the full report as JSON.")
 @click.option("--markdown", "md_path", type=click.Path(dir_okay=False), help="Write the table as Markdown.")
 @click.option("-q", "--quiet", is_flag=True)
@@ -321,28 +377,24 @@ def bench_cmd(inputs, models, batch_sizes, size, device, temporals, repeats, ran
       vidcolor bench film_1080p.mp4 --model eccv16 --model compact \\
         --precision fp32 --precision bf16 --batch-size 8 --batch-size 32 --channels-last
     """
-    import json
-    from pathlib import Path
-
     from .bench import benchmark, to_markdown
-    from .errors import OptionError
-    from .defaults import DEFAULT_MODEL
+    from .media.files import write_json, write_text
 
-    if repeats < 1:
-        raise OptionError("--repeats must be at least 1")
-    report = benchmark(list(inputs), list(models) or [DEFAULT_MODEL], list(batch_sizes) or [8], size=size,
-                       device=device, temporal=list(temporals) or ["none"], repeats=repeats,
+    _report_paths([json_path, md_path], inputs)
+    report = benchmark(list(inputs), list(models) or [O.DEFAULT_MODEL], list(batch_sizes) or [O.BATCH_SIZE],
+                       size=size, device=device, temporal=list(temporals) or [O.EVAL_TEMPORAL], repeats=repeats,
                        random_weights=random_weights, weights=weights, baseline=not no_baseline, codec=codec,
                        crf=crf, preset=preset, quality=quality, progress=None if quiet else _notify,
-                       precisions=list(precisions) or ["auto"], channels_last=[False, True] if channels_last else [False],
+                       precisions=list(precisions) or [O.PRECISION],
+                       channels_last=[False, True] if channels_last else [False],
                        compile=[False, True] if compile_ else [False], stage_timing=stage_timing,
                        model_only=model_only)
     md = to_markdown(report)
     click.echo(md)
     if json_path:
-        Path(json_path).write_text(json.dumps(report, indent=2))
+        write_json(json_path, report, indent=2)
     if md_path:
-        Path(md_path).write_text(md)
+        write_text(md_path, md)
 
 
 # --- frames: training-data extraction and dedup (issue 5) ------------------------------
@@ -356,25 +408,28 @@ def frames():
 @click.argument("inputs", nargs=-1, required=True, type=click.Path())
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False),
               help="Folder for <source>/<index>.png frames and manifest.jsonl (re-runs resume).")
-@click.option("--method", type=click.Choice(["mpdecimate", "hash", "ssim"]), default="mpdecimate", show_default=True,
+@click.option("--method", type=click.Choice(O.EXTRACT_METHODS), default=O.EXTRACT_METHODS[0], show_default=True,
               help="How a frame is judged a duplicate of the last kept frame.")
-@click.option("--hi", type=int, default=768, show_default=True, help="mpdecimate: 8x8 block SAD above which a frame differs.")
-@click.option("--lo", type=int, default=320, show_default=True, help="mpdecimate: block SAD counted as changed.")
-@click.option("--frac", type=float, default=0.33, show_default=True,
+@click.option("--hi", type=int, default=O.MPDECIMATE_HI, show_default=True,
+              help="mpdecimate: 8x8 block SAD above which a frame differs.")
+@click.option("--lo", type=int, default=O.MPDECIMATE_LO, show_default=True, help="mpdecimate: block SAD counted as changed.")
+@click.option("--frac", type=float, default=O.MPDECIMATE_FRAC, show_default=True,
               help="mpdecimate: a plane differs if more than frac*(w/16)*(h/16) blocks exceed --lo.")
 @click.option("--max", "max_", type=int, default=0, show_default=True,
               help="mpdecimate: >0 at most this many drops in a row; <0 dropped frames at least |max| apart.")
-@click.option("--hash", "hash_", type=click.Choice(["phash", "dhash"]), default="phash", show_default=True,
+@click.option("--hash", "hash_", type=click.Choice(O.HASHES), default=O.HASHES[0], show_default=True,
               help="Hash for --method hash and for the manifest.")
 @click.option("--threshold", type=float, default=None,
-              help="hash: Hamming bits counted as duplicate (default phash 8, dhash 6); ssim: SSIM (default 0.95).")
+              help="hash: Hamming bits counted as duplicate (default "
+                   + ", ".join(f"{k} {v}" for k, v in O.HASH_THRESHOLDS.items())
+                   + f"); ssim: SSIM (default {O.SSIM_THRESHOLD}).")
 @click.option("--min-gap", type=float, default=0.0, show_default=True, help="Seconds between two kept frames.")
 @click.option("--per-scene", type=int, default=0, show_default=True, help="At most N kept frames per scene (0: no limit).")
-@click.option("--format", "fmt", type=click.Choice(["png", "jpg"]), default="png", show_default=True)
-@click.option("--quality", type=int, default=95, show_default=True, help="JPEG quality.")
+@click.option("--format", "fmt", type=click.Choice(O.EXTRACT_FORMATS), default=O.EXTRACT_FORMATS[0], show_default=True)
+@click.option("--quality", type=int, default=O.JPEG_QUALITY, show_default=True, help="JPEG quality.")
 @click.option("--pairs", is_flag=True, help="Also write <index>_gray.png: CIE L* scaled to 0..255 (the colorizer's input).")
 @click.option("--csv", "csv_", is_flag=True, help="Also write manifest.csv.")
-@click.option("--fps", type=float, default=None, help="Frame rate assumed for image sequences (default 24).")
+@click.option("--fps", type=float, default=None, help=f"Frame rate assumed for image sequences (default {O.IMAGE_FPS}).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 def frames_extract(inputs, output, method, hi, lo, frac, max_, hash_, threshold, min_gap, per_scene, fmt, quality,
                    pairs, csv_, fps, quiet):
@@ -396,9 +451,10 @@ def frames_extract(inputs, output, method, hi, lo, frac, max_, hash_, threshold,
 
 @frames.command("dedup")
 @click.argument("folder", type=click.Path(file_okay=False))
-@click.option("--hash", "hash_", type=click.Choice(["phash", "dhash"]), default="phash", show_default=True)
-@click.option("--threshold", type=int, default=None, help="Hamming bits of 64 (default phash 8, dhash 6).")
-@click.option("--keep", type=click.Choice(["first", "largest", "sharpest"]), default="first", show_default=True,
+@click.option("--hash", "hash_", type=click.Choice(O.HASHES), default=O.HASHES[0], show_default=True)
+@click.option("--threshold", type=int, default=None,
+              help="Hamming bits of 64 (default " + ", ".join(f"{k} {v}" for k, v in O.HASH_THRESHOLDS.items()) + ").")
+@click.option("--keep", type=click.Choice(O.DEDUP_KEEP), default=O.DEDUP_KEEP[0], show_default=True,
               help="Which image of a group is kept: first in name order, most pixels, or sharpest.")
 @click.option("--dry-run", is_flag=True, help="Only report (the default).")
 @click.option("--move-to", type=click.Path(file_okay=False), default=None, help="Move duplicates here (same relative paths).")

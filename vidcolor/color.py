@@ -29,9 +29,6 @@ def normalize_l(L: torch.Tensor) -> torch.Tensor:
     return (L - L_CENT) / L_NORM
 
 
-def unnormalize_l(l_norm: torch.Tensor) -> torch.Tensor:
-    return l_norm * L_NORM + L_CENT
-
 
 def normalize_ab(ab: torch.Tensor) -> torch.Tensor:
     """ab in Lab units -> about [-1, 1]."""
@@ -140,13 +137,6 @@ def host_compose(L: np.ndarray, ab_small: np.ndarray, dtype=np.uint8) -> np.ndar
         rgb = cv2.cvtColor(lab, cv2.COLOR_Lab2RGB)
         out[i] = np.clip(rgb * scale + 0.5, 0, scale).astype(dtype)
     return out
-
-
-def lab_numpy(rgb: np.ndarray) -> np.ndarray:
-    """Reference conversion with scikit-image: uint8/uint16/float HxWx3 RGB -> Lab float64."""
-    from skimage.color import rgb2lab
-
-    return rgb2lab(rgb)
 
 
 def gray_to_rgb(rgb: torch.Tensor) -> torch.Tensor:

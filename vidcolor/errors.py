@@ -25,3 +25,8 @@ class WeightsError(VidcolorError):
 
 class OptionError(VidcolorError):
     """An option value is out of range or inconsistent with the input."""
+
+
+class StageError(VidcolorError):
+    """A stage of a run failed (reading, the model, writing): the message names the stage,
+    the frames and the file, and the cause."""

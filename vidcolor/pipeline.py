@@ -10,36 +10,33 @@ from __future__ import annotations
 
 import contextlib
 import os
-import queue
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Protocol
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
-from . import color
-from .errors import OptionError
-from .media import VideoSink, check_output, iter_batches, open_sink, open_source
-from .models import DEFAULT_MODEL, Colorizer, load_model
-from .temporal import DEFAULT_TEMPORAL, make_smoother
+from . import color, options
+from . import temporal as _temporal
+from .errors import OptionError, StageError, VidcolorError
+from .media import Sink, Source, check_output, iter_batches, open_sink, open_source
+from .models import Colorizer, load_model
+from .streams import Drain, Prefetch
 
 STAGES = ("decode", "prepare", "model", "temporal", "compose", "encode")
-_END = object()
 
 
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
+def resolve_device(device: str | torch.device = options.DEVICE) -> torch.device:
     """``auto`` -> cuda when available, else cpu; ``cuda`` without a GPU is an error."""
-    d = str(device)
+    d = options.check_device(device)
     if d == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if d.startswith("cuda") and not torch.cuda.is_available():
         raise OptionError("--device cuda was asked for but no CUDA GPU is available; use --device cpu or auto")
-    if d not in ("cpu",) and not d.startswith("cuda"):
-        raise OptionError(f"unknown --device {d}; use auto, cpu or cuda")
     return torch.device(d)
 
 
@@ -59,17 +56,13 @@ class Stats:
         return self.frames / self.wall if self.wall else 0.0
 
 
-PRECISIONS = ("auto", "fp32", "fp16", "bf16")
-
-
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
     """``--precision`` -> the autocast dtype of the model, or None for plain fp32.
 
     ``auto`` is bf16 on a GPU that has it (fp16 on older ones) and fp32 on the CPU.
     Only the model runs in reduced precision: color conversions stay fp32.
     """
-    if precision not in PRECISIONS:
-        raise OptionError(f"unknown --precision {precision}; use one of {', '.join(PRECISIONS)}")
+    options.check_precision(precision)
     cuda = device.type == "cuda"
     if precision == "auto":
         if not cuda:
@@ -148,18 +141,18 @@ class Engine:
     State of the temporal stage is carried from one call to the next, so feed
     frames in order.
 
+    size: the side of the square the model sees; None: the model's own ``input_size``.
     precision: ``auto`` | ``fp32`` | ``fp16`` | ``bf16`` (autocast of the model only).
     channels_last: run the model in NHWC memory layout (faster convolutions on
     tensor-core GPUs). compile: ``torch.compile`` the model (True, or a backend
     name); batches smaller than the first are padded so shapes stay static.
     """
 
-    def __init__(self, model: Colorizer, device: torch.device | str = "cpu", size: int = 256,
-                 smoother=None, precision: str = "auto", channels_last: bool = False,
+    def __init__(self, model: Colorizer, device: torch.device | str = "cpu", size: int | None = options.SIZE,
+                 smoother=None, precision: str = options.PRECISION, channels_last: bool = False,
                  compile: bool | str = False, stats: Stats | None = None, sync_timing: bool = False,
                  host_slots: int = 6):
-        if size < 32 or size % 8:
-            raise OptionError(f"--size must be a multiple of 8 and at least 32 (got {size})")
+        size = options.check_size(size) or model.input_size
         self.device = torch.device(device)
         self.amp_dtype = resolve_precision(precision, self.device)
         self.precision = precision
@@ -266,38 +259,6 @@ class Engine:
         return res.copy() if self.device.type != "cpu" and res.dtype == np.uint8 else res
 
 
-def _put(q: queue.Queue, item, stop: threading.Event, failed: Callable[[], bool] = lambda: False) -> bool:
-    while not stop.is_set() and not failed():
-        try:
-            q.put(item, timeout=0.1)
-            return True
-        except queue.Full:
-            continue
-    return False
-
-
-def _get(q: queue.Queue, stop: threading.Event, failed: Callable[[], bool] = lambda: False):
-    while True:
-        try:
-            return q.get(timeout=0.1)
-        except queue.Empty:
-            if stop.is_set() or failed():
-                return _END
-
-
-class _Worker(threading.Thread):
-    def __init__(self, target: Callable[[], None], name: str):
-        super().__init__(name=name, daemon=True)
-        self._fn = target
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            self._fn()
-        except BaseException as e:  # noqa: BLE001 - handed to the main thread
-            self.error = e
-
-
 @dataclass
 class Result:
     output: Path
@@ -310,119 +271,133 @@ class Result:
         return self.frames / self.seconds if self.seconds else 0.0
 
 
-def run(source, sink, engine: Engine, batch_size: int = 8, progress: bool = True,
+class Stream(Protocol):
+    """What :func:`run` needs of an engine (:class:`Engine`, or bench's passthrough)."""
+
+    stats: Stats
+
+    def submit(self, frames) -> Pending: ...
+    def hold_batches(self, n: int) -> None: ...
+
+
+def _cause(e: BaseException) -> str:
+    return f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+
+
+def _model_failed(e: Exception, batch: list, source: Source) -> StageError:
+    frames = f"frames {batch[0].index}-{batch[-1].index}" if len(batch) > 1 else f"frame {batch[0].index}"
+    hint = ""
+    if isinstance(e, torch.OutOfMemoryError) or "out of memory" in str(e).lower():
+        hint = f"; out of memory at {len(batch)} frames per batch: try a smaller --batch-size or --device cpu"
+    return StageError(f"colorizing {frames} of {source.path} failed: {_cause(e)}{hint}")
+
+
+def run(source: Source, sink: Sink, engine: Stream, batch_size: int = options.BATCH_SIZE, progress: bool = True,
         on_batch: Callable[[int], None] | None = None, queue_batches: int = 3) -> Stats:
     """Stream ``source`` through ``engine`` into ``sink`` with decode and encode threads.
 
-    On any error or Ctrl-C the sink is aborted (its temporary output removed) and
-    the exception re-raised; on success the sink is finished (renamed into place).
+    On success the sink is finished (renamed into place). On any failure, in any stage
+    or thread, or on Ctrl-C, both threads are stopped, the sink is aborted (its
+    temporary output removed) and the error raised within a fraction of a second; an
+    error that is not already a :class:`VidcolorError` becomes a :class:`StageError`
+    naming the stage, the frames and the file.
     """
-    from tqdm import tqdm
-
     stats = engine.stats
     engine.hold_batches(queue_batches + 1)       # the queued batches + the one being encoded
-    stop = threading.Event()
-    q_in: queue.Queue = queue.Queue(maxsize=queue_batches)
-    q_out: queue.Queue = queue.Queue(maxsize=queue_batches)
-    is_video_sink = isinstance(sink, VideoSink)
-    video_timing = is_video_sink and source.kind == "video"
-    size = (source.height, source.width)
 
-    def decode() -> None:
+    def batches() -> Iterator[list]:
         it: Iterator = iter_batches(source, batch_size)
-        while not stop.is_set():
+        done = 0
+        while True:
             t0 = time.perf_counter()
-            batch = next(it, None)
+            try:
+                batch = next(it, None)
+            except VidcolorError:
+                raise
+            except Exception as e:  # noqa: BLE001 - any reader failure ends the run with one line
+                raise StageError(f"reading {source.path} failed after {done} frames: {_cause(e)}") from e
             stats.add("decode", time.perf_counter() - t0)
             if batch is None:
-                break
-            if is_video_sink and batch[0].size != size:
-                from .errors import InputError
-
-                raise InputError(f"{batch[0].name or f'frame {batch[0].index}'} is {batch[0].size[1]}x"
-                                 f"{batch[0].size[0]}, the first frame {size[1]}x{size[0]}: a video needs one "
-                                 "size; write to an image folder instead")
-            if not _put(q_in, batch, stop):
                 return
-        _put(q_in, _END, stop)
+            done += len(batch)
+            yield batch
 
-    def encode() -> None:
-        while True:
-            item = _get(q_out, stop)
-            if item is _END:
-                return
-            pending, batch = item
-            t0 = time.perf_counter()
+    def encode(item) -> None:
+        pending, batch = item
+        t0 = time.perf_counter()
+        f = batch[0]
+        try:
             for rgb, f in zip(pending.result(), batch):
-                if is_video_sink:
-                    sink.write(rgb, pts=f.pts, time=f.time, duration=f.duration) if video_timing else sink.write(rgb)
-                else:
-                    sink.write(rgb, f.index, f.name)
-            stats.add("encode", time.perf_counter() - t0)
+                sink.write(rgb, f)
+        except VidcolorError:
+            raise
+        except Exception as e:  # noqa: BLE001
+            raise StageError(f"writing frame {f.index} to {sink.final} failed: {_cause(e)}") from e
+        stats.add("encode", time.perf_counter() - t0)
 
-    dec = _Worker(decode, "vidcolor-decode")
-    enc = _Worker(encode, "vidcolor-encode")
     bar = tqdm(total=source.frame_count, unit="frame", dynamic_ncols=True, file=sys.stderr,
                disable=not progress or not sys.stderr.isatty(), desc="colorize")
     t_start = time.perf_counter()
+    decoded = Prefetch(batches(), queue_batches, "vidcolor-decode")
+    encoder = Drain(encode, queue_batches, "vidcolor-encode")
     try:
-        dec.start()
-        enc.start()
-        while True:
-            batch = _get(q_in, stop, lambda: dec.error is not None)
-            if batch is _END:
-                break
-            out = engine.submit([f.rgb for f in batch])
-            if not _put(q_out, (out, batch), stop, lambda: enc.error is not None):
-                break
+        for batch in decoded:
+            try:
+                out = engine.submit([f.rgb for f in batch])
+            except VidcolorError:
+                raise
+            except Exception as e:  # noqa: BLE001
+                raise _model_failed(e, batch, source) from e
+            encoder.put((out, batch))
             stats.frames += len(batch)
             bar.update(len(batch))
             if on_batch is not None:
                 on_batch(stats.frames)
-        if dec.error is None:
-            dec.join()
-        for w in (dec, enc):
-            if w.error is not None:
-                raise w.error
-        _put(q_out, _END, stop, lambda: enc.error is not None)
-        enc.join()
-        if enc.error is not None:
-            raise enc.error
+        encoder.close()                          # every frame written (or the encoder's error)
         t0 = time.perf_counter()
-        sink.finish()
+        try:
+            sink.finish()
+        except VidcolorError:
+            raise
+        except Exception as e:  # noqa: BLE001
+            raise StageError(f"finishing {sink.final} failed: {_cause(e)}") from e
         stats.add("encode", time.perf_counter() - t0)
     except BaseException:
-        stop.set()
-        for w in (dec, enc):
-            w.join(timeout=5)
+        decoded.close()
+        encoder.abort()
         sink.abort()
         raise
     finally:
+        decoded.close()
         bar.close()
         stats.wall = time.perf_counter() - t_start
     return stats
 
 
-def colorize_video(input: str | os.PathLike, output: str | os.PathLike, model: str | Colorizer = DEFAULT_MODEL,
-                   weights: str | os.PathLike | None = None, batch_size: int = 8, device: str = "auto",
-                   size: int = 256, precision: str = "auto", crf: int | None = 18,
-                   preset: str | None = "medium", codec: str = "libx264", fps: float | None = None,
-                   overwrite: bool = False, quiet: bool = False,
-                   temporal: str = DEFAULT_TEMPORAL, temporal_strength: float | None = None,
+def colorize_video(input: str | os.PathLike, output: str | os.PathLike, model: str | Colorizer = options.DEFAULT_MODEL,
+                   weights: str | os.PathLike | None = None, batch_size: int = options.BATCH_SIZE,
+                   device: str = options.DEVICE, size: int | None = options.SIZE, precision: str = options.PRECISION,
+                   crf: int | None = options.CRF, preset: str | None = options.PRESET, codec: str = options.CODEC,
+                   fps: float | None = None, overwrite: bool = False, quiet: bool = False,
+                   temporal: str = options.TEMPORAL, temporal_strength: float | None = None,
                    scene_threshold: float | None = None,
                    pretrained: bool = True, on_batch: Callable[[int], None] | None = None,
                    notify: Callable[[str], None] | None = None, stats: Stats | None = None) -> Result:
     """Colorize a video, an image sequence or a photo into ``output``.
 
     The output is written under a temporary name and appears under ``output``
-    only when the run completes; the input is never modified. Returns the output
-    path, the frame count, wall seconds and per-stage timings.
+    only when the run completes; the input is never modified; missing folders of
+    ``output`` are created. ``size`` None: the model's own input size. Returns the
+    output path, the frame count, wall seconds and per-stage timings.
     """
     input, output = Path(input), Path(output)
-    if batch_size < 1:
-        raise OptionError("--batch-size must be at least 1")
-    if crf is not None and not 0 <= crf <= 63:
-        raise OptionError("--crf must be between 0 and 63 (libx264: 0 lossless .. 51)")
+    options.check_batch_size(batch_size)
+    options.check_crf(crf)
+    options.check_codec(codec)
+    options.check_size(size)
+    options.check_precision(precision)
+    smoother_opts = dict(scene_threshold=scene_threshold)
+    _temporal.check(temporal, temporal_strength, **smoother_opts)
     dev = resolve_device(device)
     with contextlib.ExitStack() as stack:
         source = open_source(input, fps=fps)
@@ -430,9 +405,7 @@ def colorize_video(input: str | os.PathLike, output: str | os.PathLike, model: s
         check_output(output, [input], overwrite)
         net = model if isinstance(model, torch.nn.Module) else load_model(model, weights=weights, device=dev,
                                                                           pretrained=pretrained)
-        smoother = None
-        if temporal and temporal != "none":
-            smoother = make_smoother(temporal, temporal_strength, scene_threshold=scene_threshold)
+        smoother = _temporal.make_smoother(temporal, temporal_strength, **smoother_opts)
         engine = Engine(net, dev, size=size, smoother=smoother, precision=precision, stats=stats)
         sink = open_sink(output, source, codec=codec, crf=crf, preset=preset, overwrite=overwrite, notify=notify)
         t0 = time.perf_counter()

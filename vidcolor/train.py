@@ -19,6 +19,7 @@ takes.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
 import os
@@ -32,44 +33,27 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import cv2
+import kornia
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm import tqdm
 
 from . import __version__
-from .color import AB_NORM, normalize_ab, normalize_l, rgb_to_lab, to_float_rgb
+from .color import AB_NORM, lab_to_rgb, normalize_ab, normalize_l, rgb_to_lab, to_float_rgb
 from .errors import InputError, OptionError, OutputError
+from .metrics.image import auc_ab, colorfulness, psnr
+from .media import IMAGE_EXTS, VIDEO_EXTS, discover, open_source, read_image, to_uint8
+from .media.files import make_parent, write_bytes
+from .frames.manifest import frame_files
+from .options import DEFAULT_EPOCHS, TRAIN_LOSSES, TrainConfig, check_choice
+from .pipeline import resolve_device
+from .weights import load_state_dict
 from .models import create_model, load_weights_into
 from .models.abbins import annealed_mean, empirical_prior, nearest_bin, rebalance_weights, rebalanced_ce
 
 #: most frames taken from one video (evenly spaced)
 MAX_VIDEO_FRAMES = 300
-
-
-@dataclass
-class TrainConfig:
-    """Everything that defines a run; stored in every checkpoint."""
-
-    data: list[str]
-    output: str
-    model: str = "compact"
-    init: str | None = None          # weights to start from (fine-tuning)
-    steps: int | None = None         # total optimizer steps (default: ``epochs`` epochs)
-    epochs: int | None = None        # default 10 when neither is given
-    batch_size: int = 16
-    size: int = 128                  # training crop side
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    warmup: float = 0.03             # share of the steps with a linear LR warm-up, then cosine to 0
-    val_split: float = 0.05
-    val_size: int = 256              # validation images: short side resized to this, center crop
-    seed: int = 0
-    device: str = "auto"
-    loss: str = "class"              # "class" (rebalanced cross-entropy) or "l1" (regression)
-    rebalance: float = 0.5           # lambda of the class rebalancing (0: none)
-    temperature: float = 0.38        # annealed-mean temperature stored in the model
-    checkpoint_every: int = 0        # also checkpoint every N steps (0: at epoch ends only)
-    log_every: int = 50              # progress lines every N steps when stderr is not a TTY
 
 
 @dataclass(frozen=True)
@@ -96,42 +80,21 @@ def find_items(data: Sequence[str | os.PathLike]) -> list[Item]:
     ``vidcolor frames extract`` (their ``file`` field, relative to the manifest's folder).
     Raises InputError for a missing path or when nothing usable is found.
     """
-    from .media import IMAGE_EXTS, VIDEO_EXTS
-    from .media.base import natural_key
-
     items: list[Item] = []
     for spec in data:
         p = Path(spec)
         if p.is_dir():
-            files = sorted((f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_EXTS | VIDEO_EXTS),
-                           key=lambda f: natural_key(str(f.relative_to(p))))
-            items += [Item(str(f)) for f in files]
+            items += [Item(str(f)) for f in discover(p, IMAGE_EXTS | VIDEO_EXTS, recursive=True)]
         elif not p.is_file():
             raise InputError(f"training data not found: {p}; pass folders of color images, videos or manifests")
         elif p.suffix.lower() == ".jsonl":
-            items += _manifest_items(p)
+            items += [Item(str(f)) for f in frame_files(p)]
         elif p.suffix.lower() in IMAGE_EXTS | VIDEO_EXTS:
             items.append(Item(str(p)))
         else:
             raise InputError(f"{p}: not an image, a video or a .jsonl manifest of `vidcolor frames extract`")
     if not items:
         raise InputError(f"no images or videos found in {', '.join(map(str, data))}")
-    return items
-
-
-def _manifest_items(path: Path) -> list[Item]:
-    items = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rel = json.loads(line)["file"]
-        except (ValueError, KeyError, TypeError):
-            raise InputError(f"{path}:{n}: not a frames manifest line (expected JSON with a \"file\" field)") from None
-        f = path.parent / rel
-        if not f.is_file():
-            raise InputError(f"{path}:{n}: frame file {f} is missing")
-        items.append(Item(str(f)))
     return items
 
 
@@ -167,17 +130,9 @@ def resize_short(rgb: np.ndarray, short: int) -> np.ndarray:
     return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
 
 
-def _to_uint8(rgb: np.ndarray) -> np.ndarray:
-    return rgb if rgb.dtype == np.uint8 else (rgb / 257.0).round().astype(np.uint8)
-
-
 def load_items(items: Sequence[Item], short: int, progress: bool = False) -> Dataset:
     """Decode every item (videos: up to MAX_VIDEO_FRAMES evenly spaced frames), resized
     to short side ``short``, uint8 RGB."""
-    from tqdm import tqdm
-
-    from .media import VIDEO_EXTS, open_source, read_image
-
     out = Dataset([])
     for it in tqdm(items, desc="loading", unit="file", disable=not progress, file=sys.stderr):
         if Path(it.path).suffix.lower() in VIDEO_EXTS:
@@ -185,10 +140,10 @@ def load_items(items: Sequence[Item], short: int, progress: bool = False) -> Dat
                 stride = max(1, math.ceil((src.frame_count or MAX_VIDEO_FRAMES) / MAX_VIDEO_FRAMES))
                 for fr in src:
                     if fr.index % stride == 0:
-                        out.images.append(resize_short(_to_uint8(fr.rgb), short))
+                        out.images.append(resize_short(to_uint8(fr.rgb), short))
                         out.items.append(Item(it.path, fr.index))
         else:
-            out.images.append(resize_short(_to_uint8(read_image(Path(it.path))), short))
+            out.images.append(resize_short(to_uint8(read_image(Path(it.path))), short))
             out.items.append(it)
     return out
 
@@ -268,9 +223,6 @@ def validate(model, rgb_u8: torch.Tensor, device: torch.device, batch_size: int 
     """Metrics over validation images (uint8 NHWC, all the same size) at the model's
     temperature, next to the gray baseline: AuC (ab L2 thresholds 0..150), colorfulness
     (Hasler & Suesstrunk), PSNR; means over the images."""
-    from .color import lab_to_rgb
-    from .metrics.image import auc_ab, colorfulness, psnr
-
     was_training = model.training
     model.eval()
     sums: dict[str, float] = {}
@@ -315,23 +267,15 @@ def _set_rng_state(state: dict, sampler: np.random.Generator) -> None:
 
 
 def save_checkpoint(path: str | os.PathLike, ckpt: dict) -> None:
-    """torch.save to ``<path>.tmp`` and rename: a crash never leaves a half-written checkpoint."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        torch.save(ckpt, tmp)
-        os.replace(tmp, path)
-    except OSError as e:
-        raise OutputError(f"cannot write checkpoint {path}: {e.strerror}") from None
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    """torch.save to a temporary name and rename (:func:`vidcolor.media.files.atomic_path`):
+    a crash or a full disk never leaves a half-written checkpoint."""
+    buf = io.BytesIO()
+    torch.save(ckpt, buf)          # torch reports a failed file write as a RuntimeError: write the bytes ourselves
+    write_bytes(path, buf.getvalue())
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:
     """A training checkpoint, read with ``weights_only=True``."""
-    from .weights import load_state_dict
-
     load_state_dict(path)                     # the safety and format checks, with their messages
     return torch.load(path, map_location="cpu", weights_only=True)
 
@@ -345,19 +289,8 @@ def load_model_state(model: torch.nn.Module, state_dict: dict) -> None:
 
 
 def versions() -> dict:
-    import kornia
-
     return {"vidcolor": __version__, "torch": str(torch.__version__), "numpy": np.__version__,
             "kornia": kornia.__version__, "python": platform.python_version()}
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        return torch.device(device)
-    except RuntimeError:
-        raise OptionError(f"unknown --device '{device}'; use auto, cpu, cuda or cuda:N") from None
 
 
 def _stderr_log(msg: str) -> None:
@@ -374,8 +307,6 @@ def train(cfg: TrainConfig, resume: bool = False, steps: int | None = None, comm
     total from the current step); its data list must hash to the same sha256.
     ``on_step(step, loss)`` is called after every optimizer step (1-based).
     """
-    from tqdm import tqdm
-
     out = Path(cfg.output)
     state = None
     if resume:
@@ -385,8 +316,8 @@ def train(cfg: TrainConfig, resume: bool = False, steps: int | None = None, comm
         cfg = TrainConfig(**{**state["meta"]["config"], "output": str(out), **({"steps": steps} if steps else {})})
     elif out.exists():
         raise OutputError(f"{out} exists; pass --resume to continue that run or choose another -o")
-    if cfg.loss not in ("class", "l1"):
-        raise OptionError(f"--loss must be 'class' or 'l1', got '{cfg.loss}'")
+    check_choice("--loss", cfg.loss, TRAIN_LOSSES)
+    make_parent(out)                              # fail now, not at the first checkpoint
     if cfg.size % 16 or cfg.size < 32:
         raise OptionError(f"--size must be a multiple of 16 and at least 32, got {cfg.size}")
     device = resolve_device(cfg.device)
@@ -420,7 +351,7 @@ def train(cfg: TrainConfig, resume: bool = False, steps: int | None = None, comm
     centers = bin_centers(model).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = max(1, math.ceil(len(data.images) / cfg.batch_size))
-    total = cfg.steps or steps_per_epoch * (cfg.epochs or 10)
+    total = cfg.steps or steps_per_epoch * (cfg.epochs or DEFAULT_EPOCHS)
 
     if state is None:
         prior = empirical_prior(bin_counts(data.images, centers.cpu()), centers.cpu())

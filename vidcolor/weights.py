@@ -16,47 +16,33 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import WeightsError
+from .media.files import atomic_path
 
-#: the folder of weights shipped inside the project (top-level ``weights/``)
-SHIPPED_DIR = Path(__file__).resolve().parent.parent / "weights"
+#: the weights shipped inside the package (package data; top-level ``weights/`` links here)
+SHIPPED_DIR = Path(__file__).resolve().parent / "shipped"
 
 
 @dataclass(frozen=True)
 class WeightSpec:
+    """A checkpoint file of the catalogue. Its ``url``, ``sha256`` and ``size`` come from a
+    public source cited in the model's card (or were computed, for shipped files)."""
+
     name: str           # catalogue name (also the model name it is for)
     model: str          # registry name of the architecture
     filename: str
-    url: str | None     # None: shipped with the project
+    url: str | None     # None: shipped with the package
     sha256: str
     size: int | None
     license: str
     description: str
 
 
-CATALOGUE: dict[str, WeightSpec] = {
-    "eccv16": WeightSpec(
-        name="eccv16", model="eccv16",
-        filename="colorization_release_v2-9b330a0b.pth",
-        url="https://colorizers.s3.us-east-2.amazonaws.com/colorization_release_v2-9b330a0b.pth",
-        sha256="9b330a0bae53f4ded77b1e23defbf78beaa09c10ebc4c4999e8e4f4a160b93f9",
-        size=128976165,
-        license="BSD-2-Clause (richzhang/colorization)",
-        description="Zhang et al. 2016, official PyTorch release",
-    ),
-    "siggraph17": WeightSpec(
-        name="siggraph17", model="siggraph17",
-        filename="siggraph17-df00044c.pth",
-        url="https://colorizers.s3.us-east-2.amazonaws.com/siggraph17-df00044c.pth",
-        sha256="df00044c0a4d7c3edcecf6f75437ce346a66e7a42612d9b968e1a7e17dbc6f66",
-        size=136787426,
-        license="BSD-2-Clause (richzhang/colorization)",
-        description="Zhang et al. 2017, official PyTorch release",
-    ),
-}
+#: name -> spec; each model's file adds its own (:func:`vidcolor.models.register`)
+CATALOGUE: dict[str, WeightSpec] = {}
 
 
-def register_shipped(spec: WeightSpec) -> None:
-    """Add a checkpoint that ships in ``weights/`` (no URL) to the catalogue."""
+def add(spec: WeightSpec) -> None:
+    """Put ``spec`` in the catalogue (called by :func:`vidcolor.models.register`)."""
     CATALOGUE[spec.name] = spec
 
 
@@ -96,6 +82,8 @@ def find(spec: WeightSpec) -> Path | None:
 
 
 def get_spec(name: str) -> WeightSpec:
+    """The catalogue entry ``name`` (the catalogue holds the weights of every model
+    registered so far: ``import vidcolor.models`` registers the built-in ones)."""
     try:
         return CATALOGUE[name]
     except KeyError:
@@ -110,7 +98,7 @@ def resolve(name: str) -> Path:
     if p is None:
         if spec.url is None:
             raise WeightsError(f"shipped weights for '{name}' are missing at {cached_path(spec)}; "
-                               "reinstall vidcolor from a full checkout")
+                               "reinstall vidcolor (pip install vidcolor, or pip install . from a checkout)")
         raise WeightsError(
             f"weights for '{name}' are not downloaded (looked in {cached_path(spec)} and "
             f"{torch_hub_checkpoints() / spec.filename}); fetch them with: vidcolor weights download {name}"
@@ -130,9 +118,9 @@ def download(name: str, url: str | None = None, dest_dir: Path | None = None,
              progress: bool = True, timeout: float = 60.0) -> Path:
     """Download catalogue weights ``name`` into the cache, verified.
 
-    The payload goes to ``<final>.part`` and is renamed to its final name only
-    when its size and sha256 match the catalogue; otherwise it is deleted and a
-    WeightsError raised. ``url`` overrides the catalogue URL (mirrors, tests).
+    The payload goes to a hidden temporary file beside the final one and is renamed
+    to its final name only when its size and sha256 match the catalogue; otherwise
+    it is deleted and a WeightsError raised. ``url`` overrides the catalogue URL (mirrors, tests).
     """
     spec = get_spec(name)
     if spec.url is None and url is None:
@@ -144,25 +132,28 @@ def download(name: str, url: str | None = None, dest_dir: Path | None = None,
     except OSError as e:
         raise WeightsError(f"cannot create the cache folder {dest_dir}: {e.strerror}; set VIDCOLOR_HOME to a writable folder") from None
     final = dest_dir / spec.filename
-    tmp = final.with_name(final.name + ".part")
     h = hashlib.sha256()
     done = 0
-    try:
-        from tqdm import tqdm
+    from tqdm import tqdm
 
-        with urllib.request.urlopen(url, timeout=timeout) as resp, open(tmp, "wb") as out:
-            total = resp.headers.get("Content-Length")
-            total = int(total) if total else spec.size
-            with tqdm(total=total, unit="B", unit_scale=True, desc=spec.filename,
-                      disable=not progress, file=sys.stderr) as bar:
-                while True:
-                    block = resp.read(1 << 20)
-                    if not block:
-                        break
-                    out.write(block)
-                    h.update(block)
-                    done += len(block)
-                    bar.update(len(block))
+    with atomic_path(final) as tmp:
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as resp, open(tmp, "wb") as out:
+                total = resp.headers.get("Content-Length")
+                total = int(total) if total else spec.size
+                with tqdm(total=total, unit="B", unit_scale=True, desc=spec.filename,
+                          disable=not progress, file=sys.stderr) as bar:
+                    while True:
+                        block = resp.read(1 << 20)
+                        if not block:
+                            break
+                        out.write(block)
+                        h.update(block)
+                        done += len(block)
+                        bar.update(len(block))
+        except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
+            reason = getattr(e, "reason", None) or getattr(e, "strerror", None) or e
+            raise WeightsError(f"cannot download '{name}' from {url}: {reason}") from None
         if spec.size is not None and done != spec.size:
             raise WeightsError(f"download of '{name}' from {url} has {done} bytes, expected {spec.size}; "
                                "nothing was saved, try again")
@@ -170,13 +161,6 @@ def download(name: str, url: str | None = None, dest_dir: Path | None = None,
         if digest != spec.sha256:
             raise WeightsError(f"download of '{name}' from {url} failed its sha256 check "
                                f"(got {digest[:16]}..., expected {spec.sha256[:16]}...); nothing was saved")
-        os.replace(tmp, final)
-    except (urllib.error.URLError, OSError) as e:
-        reason = getattr(e, "reason", None) or getattr(e, "strerror", None) or e
-        raise WeightsError(f"cannot download '{name}' from {url}: {reason}") from None
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return final
 
 

@@ -23,6 +23,7 @@ not collapsed into one group the way connected components would).
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -35,16 +36,15 @@ from typing import Iterable, Sequence
 import cv2
 import numpy as np
 
+from .. import options
 from ..errors import InputError, OptionError, OutputError
-from ..media import IMAGE_EXTS, natural_key
+from ..media import IMAGE_EXTS, discover
+from ..media.files import atomic_path, describe_os_error, is_hidden, make_folder, make_parent, write_json
 from . import hashing
-from .manifest import read_jsonl, write_csv, write_jsonl, write_text_atomic
-
-KEEP = ("first", "largest", "sharpest")
+from .manifest import MANIFEST, MANIFEST_CSV, MARKER, read_jsonl, write_csv, write_jsonl
 #: default Hamming thresholds (bits of 64). Measured on train-images (2,412 photos): pHash puts
 #: half-size and JPEG-q40 copies within 2 bits and 2%-per-side crops within 8 bits for 95% of
 #: photos, while no two distinct photos are closer than 10 bits; dHash separates less well.
-DEFAULT_THRESHOLDS = {"phash": 8, "dhash": 6}
 _BATCH = 1 << 22           # candidate pairs checked per numpy batch
 _TABLE_BITS = 24           # chunks up to this size are looked up in a table, larger ones by binary search
 
@@ -178,14 +178,6 @@ def near_pairs(hashes: np.ndarray, threshold: int,
     return key // n, key % n, d[first]
 
 
-def brute_pairs(hashes: np.ndarray, threshold: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Reference for :func:`near_pairs` comparing all pairs (small N only)."""
-    h = np.asarray(hashes, dtype=np.uint64)
-    d = np.bitwise_count(h[:, None] ^ h[None, :]).astype(np.int64)
-    i, j = np.nonzero(np.triu(d <= threshold, k=1))
-    return i.astype(np.int64), j.astype(np.int64), d[i, j]
-
-
 def group_leaders(hashes: np.ndarray, threshold: int,
                   priority: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Greedy leader grouping (see module doc).
@@ -234,9 +226,7 @@ def list_image_files(folder: str | os.PathLike) -> list[Path]:
     root = Path(folder)
     if not root.is_dir():
         raise InputError(f"{root} is not a folder of images")
-    files = [p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTS
-             and not any(part.startswith(".") for part in p.relative_to(root).parts)]
-    return sorted(files, key=lambda p: natural_key(p.relative_to(root).as_posix()))
+    return discover(root, IMAGE_EXTS, recursive=True)
 
 
 def split_companions(files: Sequence[Path]) -> tuple[list[Path], dict[Path, Path]]:
@@ -326,10 +316,7 @@ def _extraction_manifests(root: Path) -> list[Path]:
     """The ``manifest.jsonl`` files that may list images under ``root``: those under it
     (per-source manifests, the top-level one when ``root`` is an extraction folder) and
     those of its parent folders (the top-level one when ``root`` is a source's folder)."""
-    from .extract import MANIFEST
-
-    below = [m for m in root.rglob(MANIFEST) if m.is_file()
-             and not any(part.startswith(".") for part in m.relative_to(root).parts)]
+    below = [m for m in root.rglob(MANIFEST) if m.is_file() and not is_hidden(m, root)]
     above = [d / MANIFEST for d in root.resolve().parents if (d / MANIFEST).is_file()]
     return below + above
 
@@ -341,8 +328,6 @@ def _drop_manifest_rows(root: Path, removed: Iterable[Path]) -> list[Path]:
     gets the new ``kept`` count (and ``removed_by_dedup``), so a rerun of ``frames extract``
     reports what is on disk. A JSON Lines file whose rows are not extraction rows (``file``
     and ``source_key``) is left alone. -> the rewritten ones."""
-    from .extract import MANIFEST_CSV, MARKER
-
     gone = {p.resolve() for p in removed}
     changed: list[Path] = []
     for m in _extraction_manifests(root):
@@ -378,7 +363,21 @@ def _recount_marker(marker: Path, kept: int, removed: int) -> None:
         return
     done["kept"] = kept
     done["removed_by_dedup"] = done.get("removed_by_dedup", 0) + removed
-    write_text_atomic(marker, json.dumps(done, indent=1))
+    write_json(marker, done)
+
+
+def _move(src: Path, target: Path) -> None:
+    """Move one file; across disks the copy goes to a temporary name first, so ``target``
+    never holds a partial file and ``src`` is removed only once the copy is complete."""
+    try:
+        os.replace(src, target)                 # same file system: atomic
+        return
+    except OSError as e:
+        if e.errno != errno.EXDEV:
+            raise
+    with atomic_path(target) as tmp:
+        shutil.copy2(src, tmp)
+    src.unlink()
 
 
 def _reason(keep: str, info: ImageInfo) -> str:
@@ -396,7 +395,7 @@ def dedup(folder: str | os.PathLike, hash: str = "phash", threshold: int | None 
 
     Without ``move_to`` / ``delete`` nothing is changed (dry run). The kept image of each
     group is chosen by ``keep``; every duplicate is within ``threshold`` bits of it
-    (default: :data:`DEFAULT_THRESHOLDS` for the hash). ``move_to`` keeps the duplicates'
+    (default: :data:`vidcolor.options.HASH_THRESHOLDS` for the hash). ``move_to`` keeps the duplicates'
     paths relative to ``folder``. Gray companions of extracted frames (``X_gray.png`` beside
     ``X.png``) are not compared and follow their color frame. When files are moved or
     deleted, the ``frames extract`` manifests that list them (per source and top-level,
@@ -406,12 +405,10 @@ def dedup(folder: str | os.PathLike, hash: str = "phash", threshold: int | None 
 
     from tqdm import tqdm
 
-    if hash not in hashing.HASHES:
-        raise OptionError(f"unknown --hash {hash}; choose one of: {', '.join(hashing.HASHES)}")
-    if keep not in KEEP:
-        raise OptionError(f"unknown --keep {keep}; choose one of: {', '.join(KEEP)}")
+    options.check_choice("--hash", hash, options.HASHES)
+    options.check_choice("--keep", keep, options.DEDUP_KEEP)
     if threshold is None:
-        threshold = DEFAULT_THRESHOLDS[hash]
+        threshold = options.HASH_THRESHOLDS[hash]
     if not 0 <= threshold <= 64:
         raise OptionError(f"--threshold is in bits, 0..64; got {threshold}")
     if move_to is not None and delete:
@@ -421,6 +418,7 @@ def dedup(folder: str | os.PathLike, hash: str = "phash", threshold: int | None 
         dest = Path(move_to).resolve()
         if dest == root.resolve() or root.resolve() in dest.parents:
             raise OptionError(f"--move-to {move_to} is inside {root}; choose a folder outside it")
+        make_folder(move_to)                        # before anything is touched
     files, companions = split_companions(list_image_files(root))
     with tqdm(total=len(files), desc="hashing", unit="img", disable=quiet or not sys.stderr.isatty()) as bar:
         infos = hash_images(files, hash, sharpness=keep == "sharpest", progress=bar)
@@ -455,12 +453,16 @@ def dedup(folder: str | os.PathLike, hash: str = "phash", threshold: int | None 
         # manifests first: if we stop half-way, a manifest may miss a file, never list a missing one
         report.manifests = [str(m) for m in _drop_manifest_rows(root, [root / f for f in dups])]
     for f in dups:
-        if delete:
-            (root / f).unlink()
-        elif move_to is not None:
-            target = Path(move_to) / f
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(str(root / f), str(target))
+        try:
+            if delete:
+                (root / f).unlink()
+            elif move_to is not None:
+                target = Path(move_to) / f
+                make_parent(target)
+                _move(root / f, target)
+        except OSError as e:
+            raise OutputError(f"{describe_os_error(e, Path(move_to) / f if move_to else root / f)}; "
+                              f"{f} is still in {root}") from None
     if json_path is not None:
-        write_text_atomic(Path(json_path), json.dumps(report.to_json(), indent=1))
+        write_json(Path(json_path), report.to_json())
     return report

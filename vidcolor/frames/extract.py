@@ -29,7 +29,7 @@ dropped and the reference stays the last frame actually written):
 
 * ``min_gap``: seconds that must separate two kept frames;
 * ``per_scene``: at most N frames per scene; scenes come from
-  :class:`vidcolor.scenes.ContentDetector` on the 8-bit luma (Rec.601 weights on RGB;
+  :class:`vidcolor.temporal.scenes.ContentDetector` on the 8-bit luma (Rec.601 weights on RGB;
   from the decoder's planes it is computed on the detector's small grid with the
   stream's matrix, see :func:`_scene_luma_yuv`), which also gives every manifest row
   its ``scene`` index (0-based, counted within the source).
@@ -46,10 +46,8 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import re
 import sys
-import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -58,21 +56,17 @@ from typing import Iterable, Iterator
 import cv2
 import numpy as np
 
-from .. import scenes
+from .. import options
+from ..temporal import scenes
 from ..errors import InputError, OptionError, OutputError
-from ..media import IMAGE_EXTS, VIDEO_EXTS, Frame, list_images, natural_key, open_source, write_image
-from ..media.base import temp_path_for
+from ..media import IMAGE_EXTS, VIDEO_EXTS, Frame, discover, list_images, natural_key, open_source, to_uint8, write_image
+from ..media.files import atomic_path, is_glob, is_temp, make_folder, write_text
+from ..streams import Prefetch
 from . import hashing
-from .manifest import read_jsonl, timecode, write_csv, write_jsonl, write_text_atomic
+from .manifest import MANIFEST, MANIFEST_CSV, MARKER, read_jsonl, timecode, write_csv, write_jsonl
 from .mpdecimate import FRAC, HI, LO, YUV420, Mpdecimate, rgb_planes, ycbcr_matrix, yuv420_source
 
-METHODS = ("mpdecimate", "hash", "ssim")
-FORMATS = ("png", "jpg")
-DEFAULT_SSIM_THRESHOLD = 0.95
 SSIM_SIZE = 256                 # longest side of the luma SSIM is computed on
-MARKER = ".complete.json"
-MANIFEST = "manifest.jsonl"
-MANIFEST_CSV = "manifest.csv"
 _FRAME_FILE = re.compile(r"^\d{6}(_gray)?\.(png|jpg)$")
 
 
@@ -80,28 +74,25 @@ _FRAME_FILE = re.compile(r"^\d{6}(_gray)?\.(png|jpg)$")
 class ExtractOptions:
     """Every setting that decides which frames are kept and how they are written."""
 
-    method: str = "mpdecimate"
+    method: str = options.EXTRACT_METHODS[0]
     hi: int = HI
     lo: int = LO
     frac: float = FRAC
     max: int = 0
-    hash: str = "phash"             # hash kind for --method hash and for the manifest's "hash"
+    hash: str = options.HASHES[0]   # hash kind for --method hash and for the manifest's "hash"
     threshold: float | None = None  # hash: bits (default per hash, as dedup); ssim: similarity (0.95)
     min_gap: float = 0.0
     per_scene: int = 0              # 0 = no limit
-    scene_threshold: float = scenes.DEFAULT_THRESHOLD
-    min_scene_len: int = scenes.DEFAULT_MIN_SCENE_LEN
-    format: str = "png"
-    quality: int = 95               # JPEG quality
+    scene_threshold: float = options.SCENE_THRESHOLD
+    min_scene_len: int = options.MIN_SCENE_LEN
+    format: str = options.EXTRACT_FORMATS[0]
+    quality: int = options.JPEG_QUALITY
     pairs: bool = False
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise OptionError(f"unknown --method {self.method}; choose one of: {', '.join(METHODS)}")
-        if self.hash not in hashing.HASHES:
-            raise OptionError(f"unknown --hash {self.hash}; choose one of: {', '.join(hashing.HASHES)}")
-        if self.format not in FORMATS:
-            raise OptionError(f"unknown --format {self.format}; choose png or jpg")
+        options.check_choice("--method", self.method, options.EXTRACT_METHODS)
+        options.check_choice("--hash", self.hash, options.HASHES)
+        options.check_choice("--format", self.format, options.EXTRACT_FORMATS)
         if not 0 <= self.frac <= 1:
             raise OptionError(f"--frac must be in [0, 1], got {self.frac}")
         if not 1 <= self.quality <= 100:
@@ -109,9 +100,7 @@ class ExtractOptions:
         if self.min_gap < 0 or self.per_scene < 0:
             raise OptionError("--min-gap and --per-scene must be >= 0")
         if self.threshold is None:
-            from .dedup import DEFAULT_THRESHOLDS
-
-            self.threshold = {"hash": DEFAULT_THRESHOLDS[self.hash], "ssim": DEFAULT_SSIM_THRESHOLD}.get(self.method)
+            self.threshold = {"hash": options.HASH_THRESHOLDS[self.hash], "ssim": options.SSIM_THRESHOLD}.get(self.method)
         if self.method == "hash" and not 0 <= self.threshold <= 64:
             raise OptionError(f"--threshold for --method hash is in bits, 0..64; got {self.threshold}")
         if self.method == "ssim" and not -1 <= self.threshold <= 1:
@@ -135,11 +124,6 @@ class Kept:
         if self._hash is None:
             self._hash = hashing.image_hash(self.frame.rgb, self.hash_kind)
         return self._hash
-
-
-def _to_uint8(rgb: np.ndarray) -> np.ndarray:
-    """HxWx3 uint8/uint16 -> uint8 (16-bit keeps its top byte)."""
-    return rgb if rgb.dtype == np.uint8 else (rgb >> 8).astype(np.uint8)
 
 
 def _scene_luma(rgb8: np.ndarray) -> np.ndarray:
@@ -186,7 +170,7 @@ class Selector:
 
     ``planes`` is ``"yuv420"`` (videos) or ``"gbrp"`` (image sequences): the planes the
     mpdecimate rule compares; ``matrix``/``full_range``: the video's YCbCr matrix and range
-    (see :func:`video_colorspace`). Feed frames in order to :meth:`offer`.
+    (see :attr:`vidcolor.media.VideoSource.colorspace`). Feed frames in order to :meth:`offer`.
 
     Video frames that carry the decoder's ``planes`` (``VideoSource(planes=True)``) are
     compared (mpdecimate) and scene-scored on those planes: their ``rgb`` is not read by
@@ -212,10 +196,10 @@ class Selector:
         """-> (is_duplicate, distance, state to keep if the frame is kept)."""
         o = self.opts
         if o.method == "mpdecimate":
-            img = YUV420(frame.planes) if self.yuv and frame.planes is not None else _to_uint8(frame.rgb)
+            img = YUV420(frame.planes) if self.yuv and frame.planes is not None else to_uint8(frame.rgb)
             dup, dist = self.decimator.check(img)
             return dup, dist, img
-        rgb8 = _to_uint8(frame.rgb)
+        rgb8 = to_uint8(frame.rgb)
         if o.method == "hash":
             h = hashing.image_hash(rgb8, o.hash)
             if self.ref_hash is None:
@@ -237,7 +221,7 @@ class Selector:
         if frame.planes is not None and self.yuv:
             luma = _scene_luma_yuv(frame.planes, self.gray_map)
         else:
-            luma = _scene_luma(_to_uint8(frame.rgb))
+            luma = _scene_luma(to_uint8(frame.rgb))
         if self.detector.update(luma) or self.scene < 0:
             self.scene += 1
             self.in_scene = 0
@@ -260,21 +244,12 @@ class Selector:
         return Kept(frame, dist, self.scene, o.hash, state if o.method == "hash" else None)
 
 
-def video_colorspace(src) -> tuple[str, bool]:
-    """A media source -> (matrix, full_range) its RGB frames were made with: PyAV converts
-    with the stream's tagged matrix (BT.709 if tagged so, else swscale's BT.601) and range."""
-    cc = getattr(getattr(src, "stream", None), "codec_context", None)
-    space = int(getattr(cc, "colorspace", 2) or 2)
-    rng = int(getattr(cc, "color_range", 0) or 0)
-    return ("bt709" if space == 1 else "bt601"), rng == 2
-
-
 def open_selection(path: str | os.PathLike, opts: ExtractOptions, fps: float | None = None):
     """Open one input for extraction -> (source, :class:`Selector` for it). Videos are
     opened with the decoder's planes when the rule can use them (``mpdecimate``)."""
     src = open_source(path, fps=fps, planes=opts.method == "mpdecimate")
     if src.kind == "video":
-        return src, Selector(opts, "yuv420", *video_colorspace(src))
+        return src, Selector(opts, "yuv420", *src.colorspace)
     return src, Selector(opts, "gbrp")
 
 
@@ -320,16 +295,15 @@ def find_sources(inputs: Iterable[str | os.PathLike]) -> list[SourceSpec]:
     for inp in inputs:
         p = Path(inp)
         s = str(inp)
-        if any(c in s for c in "*?["):
+        if is_glob(s):
             if not list_images(s):
                 raise InputError(f"no images match {s}")
             specs.append(SourceSpec(p, p.parent.name or "images"))
         elif p.is_dir():
-            if any(f.suffix.lower() in IMAGE_EXTS for f in p.iterdir() if f.is_file()):
+            if discover(p, IMAGE_EXTS):
                 specs.append(SourceSpec(p, p.resolve().name))
                 continue
-            vids = sorted((f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in VIDEO_EXTS),
-                          key=lambda f: natural_key(str(f)))
+            vids = discover(p, VIDEO_EXTS, recursive=True)
             if not vids:
                 raise InputError(f"{p} holds no images and no videos ({', '.join(sorted(VIDEO_EXTS))})")
             specs += [SourceSpec(v, v.relative_to(p).with_suffix("").as_posix()) for v in vids]
@@ -350,55 +324,14 @@ def find_sources(inputs: Iterable[str | os.PathLike]) -> list[SourceSpec]:
 
 
 def _write_atomic_image(final: Path, img: np.ndarray, quality: int) -> None:
-    tmp = temp_path_for(final)
-    try:
+    with atomic_path(final) as tmp:
         if img.ndim == 2:       # one-channel gray
             ok, buf = cv2.imencode(final.suffix, img)
             if not ok:
                 raise OutputError(f"cannot encode {final}")
-            buf.tofile(str(tmp))
+            tmp.write_bytes(buf.tobytes())
         else:
             write_image(tmp, img, quality=quality)
-        os.replace(tmp, final)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(f"cannot write {final}: {e.strerror}") from None
-
-
-def _prefetch(it: Iterable, depth: int = 4) -> Iterator:
-    """Run ``it`` in a thread, ``depth`` items ahead (decoding overlaps the analysis)."""
-    q: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-    end = object()
-
-    def work() -> None:
-        try:
-            for item in it:
-                while not stop.is_set():
-                    try:
-                        q.put((item, None), timeout=0.1)
-                        break
-                    except queue.Full:
-                        pass
-                if stop.is_set():
-                    return
-            q.put((end, None))
-        except BaseException as e:  # noqa: BLE001 - re-raised in the consumer
-            q.put((end, e))
-
-    t = threading.Thread(target=work, name="vidcolor-decode", daemon=True)
-    t.start()
-    try:
-        while True:
-            item, err = q.get()
-            if item is end:
-                if err is not None:
-                    raise err
-                return
-            yield item
-    finally:
-        stop.set()
-        t.join()
 
 
 @dataclass
@@ -442,12 +375,10 @@ def extract_source(spec: SourceSpec, out_dir: Path, opts: ExtractOptions, progre
             raise OptionError(f"{folder} was extracted with other settings; use another -o folder or delete it")
         res.skipped, res.decoded, res.kept = True, done.get("decoded", 0), done.get("kept", 0)
         return res
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise OutputError(f"cannot create {folder}: {e.strerror}") from None
-    for stale in folder.glob(".*-tmp*"):        # temporaries of an interrupted run
-        stale.unlink(missing_ok=True)
+    make_folder(folder)
+    for stale in folder.iterdir():               # temporaries of an interrupted run
+        if is_temp(stale):
+            stale.unlink(missing_ok=True)
     ext = "jpg" if opts.format == "jpg" else "png"
     rows: list[dict] = []
     pending: list[Future] = []
@@ -456,7 +387,7 @@ def extract_source(spec: SourceSpec, out_dir: Path, opts: ExtractOptions, progre
         if progress is not None:
             progress.reset(total=src.frame_count)
         pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="vidcolor-write")
-        frames = _prefetch(src)
+        frames = Prefetch(src, depth=4, name="vidcolor-decode")
         try:
             for frame in frames:
                 res.decoded += 1
@@ -491,7 +422,7 @@ def extract_source(spec: SourceSpec, out_dir: Path, opts: ExtractOptions, progre
         if _FRAME_FILE.match(f.name) and f.name not in keep:
             f.unlink()
     write_jsonl(folder / MANIFEST, rows)
-    write_text_atomic(marker, json.dumps({"source": str(spec.path), "settings": asdict(opts),
+    write_text(marker, json.dumps({"source": str(spec.path), "settings": asdict(opts),
                                           "decoded": res.decoded, "kept": res.kept}, indent=1))
     return res
 
@@ -538,7 +469,7 @@ def extract(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLike, opt
             raise OutputError(f"output folder {out} is an input; choose another -o")
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out} is a file; -o needs a folder")
-    out.mkdir(parents=True, exist_ok=True)
+    make_folder(out)
     show = not quiet and sys.stderr.isatty()
     result = ExtractResult()
     with tqdm(total=len(specs), desc="sources", unit="src", disable=not show, position=0) as bar:

@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 from scipy.fft import dct
 
-HASHES = ("dhash", "phash")
+from ..options import HASHES
 
 _WEIGHTS = (1 << np.arange(63, -1, -1, dtype=np.uint64)).astype(np.uint64)
 

@@ -6,7 +6,7 @@ the source, 0-based), ``name`` (source file name for image sequences), ``time``
 (seconds), ``timecode`` (``HH:MM:SS.mmm``), ``pts``, ``method``, ``distance`` (to the last
 kept frame, in the method's unit; -1 for a source's first frame), ``scene`` (0-based),
 ``hash`` (16 hex digits), ``hash_kind``, ``width``, ``height``.
-Files are written under a temporary name and renamed.
+Files are written under a temporary name and renamed (:mod:`vidcolor.media.files`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,12 @@ import os
 from pathlib import Path
 from typing import Iterable
 
-from ..media.base import temp_path_for
+from ..errors import InputError
+from ..media.files import atomic_path, write_text
+
+MANIFEST = "manifest.jsonl"          # per source folder, and the merged one at the top of -o
+MANIFEST_CSV = "manifest.csv"
+MARKER = ".complete.json"            # a source folder whose extraction finished
 
 COLUMNS = ("file", "gray_file", "source", "source_key", "index", "name", "time", "timecode", "pts",
            "method", "distance", "scene", "hash", "hash_kind", "width", "height")
@@ -34,20 +39,7 @@ def timecode(seconds: float) -> str:
 
 def write_jsonl(path: Path, rows: Iterable[dict]) -> Path:
     """Write rows as JSON Lines (UTF-8), atomically."""
-    tmp = temp_path_for(path)
-    with open(tmp, "w", encoding="utf-8") as f:
-        for r in rows:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
-    return path
-
-
-def write_text_atomic(path: Path, text: str) -> Path:
-    """Write a UTF-8 text file under a temporary name, then rename it over ``path``."""
-    tmp = temp_path_for(path)
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -56,15 +48,36 @@ def read_jsonl(path: Path) -> list[dict]:
         return [json.loads(line) for line in f if line.strip()]
 
 
+def frame_files(path: str | os.PathLike) -> list[Path]:
+    """The color frame files a manifest lists (``file``, relative to its folder), in order.
+    InputError naming the line for a line that is not a manifest row or a missing file."""
+    path = Path(path)
+    out = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"cannot read the manifest {path}: {getattr(e, 'strerror', None) or e}") from None
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            rel = json.loads(line)["file"]
+        except (ValueError, KeyError, TypeError):
+            raise InputError(f"{path}:{n}: not a frames manifest line (expected JSON with a \"file\" field)") from None
+        f = path.parent / rel
+        if not f.is_file():
+            raise InputError(f"{path}:{n}: frame file {f} is missing")
+        out.append(f)
+    return out
+
+
 def write_csv(path: Path, rows: list[dict]) -> Path:
     """Write rows as CSV with :data:`COLUMNS` (those present in any row, in that order), atomically."""
     present = {k for r in rows for k in r}
     cols = [c for c in COLUMNS if c in present] + sorted(present - set(COLUMNS))
-    tmp = temp_path_for(path)
-    with open(tmp, "w", encoding="utf-8", newline="") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as f:
         w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
         w.writeheader()
         for r in rows:
             w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in cols})
-    os.replace(tmp, path)
     return path

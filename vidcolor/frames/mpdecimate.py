@@ -50,9 +50,9 @@ from typing import Callable
 import cv2
 import numpy as np
 
-HI = 64 * 12
-LO = 64 * 5
-FRAC = 0.33
+from ..options import MPDECIMATE_FRAC as FRAC
+from ..options import MPDECIMATE_HI as HI
+from ..options import MPDECIMATE_LO as LO
 
 
 def block_sads(cur: np.ndarray, ref: np.ndarray) -> np.ndarray:

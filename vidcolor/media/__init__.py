@@ -13,18 +13,19 @@ import os
 from fractions import Fraction
 from pathlib import Path
 
+from .. import options
 from ..errors import OptionError
-from .base import IMAGE_EXTS, Frame, Source, check_output, iter_batches, natural_key
+from .base import IMAGE_EXTS, Frame, Sink, Source, iter_batches, to_uint8
+from .files import check_output, discover, is_glob, natural_key
 from .images import ImageSequenceSink, ImageSequenceSource, PhotoSink, list_images, read_image, write_image
-from .video import CODECS, VideoSink, VideoSource
+from .video import VideoSink, VideoSource
 
 VIDEO_EXTS = {".mp4", ".m4v", ".mkv", ".mov", ".webm", ".avi", ".mxf", ".ts", ".nut"}
 
 
 def is_image_spec(spec: str | os.PathLike) -> bool:
-    s = str(spec)
-    p = Path(s)
-    return p.is_dir() or any(c in s for c in "*?[") or p.suffix.lower() in IMAGE_EXTS
+    p = Path(spec)
+    return p.is_dir() or is_glob(spec) or p.suffix.lower() in IMAGE_EXTS
 
 
 def open_source(path: str | os.PathLike, fps: float | Fraction | None = None, planes: bool = False) -> Source:
@@ -53,9 +54,9 @@ def sink_kind(output: str | os.PathLike, source: Source) -> str:
     return "video"
 
 
-def open_sink(output: str | os.PathLike, source: Source, codec: str = "libx264", crf: int | None = 18,
-              preset: str | None = "medium", fps: float | Fraction | None = None, overwrite: bool = False,
-              copy_audio: bool = True, notify=None):
+def open_sink(output: str | os.PathLike, source: Source, codec: str = options.CODEC, crf: int | None = options.CRF,
+              preset: str | None = options.PRESET, fps: float | Fraction | None = None, overwrite: bool = False,
+              copy_audio: bool = True, notify=None) -> Sink:
     """A sink for ``output`` matching ``source`` (size, timing, audio, bit depth)."""
     kind = sink_kind(output, source)
     if kind == "images":
@@ -70,12 +71,12 @@ def open_sink(output: str | os.PathLike, source: Source, codec: str = "libx264",
         return VideoSink(output, source.width, source.height, rate, time_base=source.time_base,
                          codec=codec, crf=crf, preset=preset,
                          audio_from=source.path if copy_audio and source.audio_streams else None,
-                         overwrite=overwrite, notify=notify)
-    rate = Fraction(fps).limit_denominator(1001000) if fps else source.fps
+                         overwrite=overwrite, notify=notify, keep_timing=True)
+    rate = options.check_fps(fps) or source.fps
     return VideoSink(output, source.width, source.height, rate, time_base=1 / rate, codec=codec, crf=crf,
                      preset=preset, overwrite=overwrite, notify=notify)
 
 
-__all__ = ["Frame", "Source", "open_source", "open_sink", "iter_batches", "check_output", "natural_key",
+__all__ = ["Frame", "Source", "Sink", "open_source", "discover", "to_uint8", "open_sink", "iter_batches", "check_output", "natural_key",
            "VideoSource", "VideoSink", "ImageSequenceSource", "ImageSequenceSink", "PhotoSink",
-           "read_image", "write_image", "list_images", "CODECS", "IMAGE_EXTS", "VIDEO_EXTS", "sink_kind"]
+           "read_image", "write_image", "list_images", "IMAGE_EXTS", "VIDEO_EXTS", "sink_kind"]

@@ -1,9 +1,8 @@
-"""Frames, batches and the safe-output rules shared by every source and sink."""
+"""Frames, batches and the two interfaces every reader and writer implements: Source and Sink."""
 
 from __future__ import annotations
 
-import os
-import re
+from abc import ABC, abstractmethod
 from fractions import Fraction
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Protocol
@@ -11,6 +10,7 @@ from typing import Callable, Iterable, Iterator, Protocol
 import numpy as np
 
 from ..errors import OutputError
+from .files import describe_os_error
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
 
@@ -109,33 +109,47 @@ def to_uint8(rgb: np.ndarray) -> np.ndarray:
     return ((rgb.astype(np.uint32) + 128) // 257).astype(np.uint8)
 
 
-def natural_key(s: str) -> list:
-    """Sort key that puts frame2 before frame10."""
-    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", s)]
+class Sink(ABC):
+    """Where colorized frames go: a video file, a folder of images, or one photo.
 
+    ``write(rgb, frame)`` takes one HxWx3 uint8/uint16 RGB frame and the source
+    :class:`Frame` it was made from (its index, file name and timing: each sink uses
+    what it needs). Nothing appears under ``final`` until :meth:`finish`; :meth:`abort`
+    removes everything written so far and never raises. An operating-system failure
+    while writing (disk full, file size limit, permission) is an :class:`OutputError`
+    naming ``final``; ``errors`` lists the exception types a sink turns into it.
+    """
 
-def check_output(output: Path, inputs: Iterable[Path], overwrite: bool) -> None:
-    """Refuse outputs that would destroy an input or an existing file, or cannot be written."""
-    out = output.resolve()
-    for i in inputs:
-        if out == i.resolve():
-            raise OutputError(f"output {output} is the input; choose another output path")
-    if output.exists() and not overwrite:
-        if output.is_dir() and not any(output.iterdir()):
-            pass  # an empty folder prepared by the user is fine
-        else:
-            raise OutputError(f"{output} already exists; pass --overwrite to replace it")
-    parent = output.parent if output.suffix or not output.is_dir() else output
-    probe = parent
-    while not probe.exists():
-        probe = probe.parent
-    if not probe.is_dir():
-        raise OutputError(f"cannot write {output}: {probe} is a file, not a folder")
-    if not os.access(probe, os.W_OK):
-        raise OutputError(f"cannot write {output}: folder {probe} is not writable")
+    final: Path
+    frames_written: int = 0
+    errors: tuple[type[BaseException], ...] = (OSError,)
 
+    def write(self, rgb: np.ndarray, frame: Frame) -> None:
+        try:
+            self._write(rgb, frame)
+        except self.errors as e:
+            raise OutputError(describe_os_error(e, self.final)) from None
+        self.frames_written += 1
 
-def temp_path_for(final: Path, is_dir: bool = False) -> Path:
-    """A hidden temporary name beside ``final`` that keeps its extension (the muxer needs it)."""
-    tag = f".{final.stem}.vidcolor-{os.getpid()}-tmp"
-    return final.with_name(tag if is_dir else tag + final.suffix)
+    def finish(self) -> Path:
+        """Complete the output and move it under its final name."""
+        try:
+            return self._finish()
+        except self.errors as e:
+            raise OutputError(describe_os_error(e, self.final)) from None
+
+    @abstractmethod
+    def _write(self, rgb: np.ndarray, frame: Frame) -> None: ...
+
+    @abstractmethod
+    def _finish(self) -> Path: ...
+
+    @abstractmethod
+    def abort(self) -> None: ...
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            self.abort()

@@ -10,9 +10,7 @@ finishes.
 
 from __future__ import annotations
 
-import glob as _glob
 import os
-import shutil
 from fractions import Fraction
 from pathlib import Path
 from typing import Iterator
@@ -20,10 +18,10 @@ from typing import Iterator
 import cv2
 import numpy as np
 
+from .. import options
 from ..errors import InputError, OutputError
-from .base import IMAGE_EXTS, Frame, natural_key, temp_path_for
-
-DEFAULT_FPS = Fraction(24)
+from .base import IMAGE_EXTS, Frame, Sink, to_uint8
+from .files import discover, glob_files, is_glob, make_parent, remove, temp_path
 
 
 def read_image(path: Path) -> np.ndarray:
@@ -51,25 +49,24 @@ def write_image(path: Path, rgb: np.ndarray, quality: int = 95) -> None:
     bgr = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR)
     ext = path.suffix.lower()
     params = [cv2.IMWRITE_JPEG_QUALITY, quality] if ext in (".jpg", ".jpeg") else []
-    if bgr.dtype == np.uint16 and ext in (".jpg", ".jpeg", ".bmp", ".webp"):
-        bgr = (bgr / 257.0).round().astype(np.uint8)
+    if ext in (".jpg", ".jpeg", ".bmp", ".webp"):
+        bgr = to_uint8(bgr)
     ok, buf = cv2.imencode(ext, bgr, params)
     if not ok:
         raise OutputError(f"cannot encode {path} as {ext}")
-    buf.tofile(str(path))
+    with open(path, "wb") as f:         # a short write raises OSError with its errno (numpy's tofile does not)
+        f.write(buf.data)
 
 
 def list_images(spec: str | os.PathLike) -> list[Path]:
-    """The image files named by a folder, a glob pattern or a single file, in natural order."""
-    s = str(spec)
-    p = Path(s)
+    """The image files named by a folder (its top level), a glob pattern or a single file,
+    in natural order; hidden files are skipped (:mod:`.files`)."""
+    p = Path(spec)
     if p.is_dir():
-        files = [f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTS]
-    elif any(c in s for c in "*?["):
-        files = [Path(f) for f in _glob.glob(s) if Path(f).suffix.lower() in IMAGE_EXTS]
-    else:
-        files = [p]
-    return sorted(files, key=lambda f: natural_key(f.name))
+        return discover(p, IMAGE_EXTS)
+    if is_glob(spec):
+        return glob_files(str(spec), IMAGE_EXTS)
+    return [p]
 
 
 class ImageSequenceSource:
@@ -81,7 +78,7 @@ class ImageSequenceSource:
         if not self.files:
             raise InputError(f"no images (.png, .jpg, .tif, ...) found at {spec}")
         self.kind = "photo" if len(self.files) == 1 and self.path.is_file() else "images"
-        self.fps = Fraction(fps).limit_denominator(1001000) if fps else DEFAULT_FPS
+        self.fps = options.check_fps(fps) or options.IMAGE_FPS
         self.time_base = 1 / self.fps
         first = read_image(self.files[0])
         self._first = first
@@ -105,27 +102,27 @@ class ImageSequenceSource:
         self.close()
 
 
-class ImageSequenceSink:
+class ImageSequenceSink(Sink):
     """Write frames as image files into a folder or after a printf pattern.
 
     ``target`` is a folder (files keep the source names, else ``frame_000001.png``)
     or a pattern such as ``out/frame_%05d.png`` (numbered from 1, like ffmpeg).
     Files are written into a hidden temporary folder beside the target and moved
-    into place by ``finish()``; ``abort()`` removes them.
+    into place by ``finish()``; ``abort()`` removes them. Frames may differ in size.
     """
 
     def __init__(self, target: str | os.PathLike, overwrite: bool = False, ext: str = ".png"):
         t = str(target)
         self.pattern = os.path.basename(t) if "%" in os.path.basename(t) else None
         self.folder = Path(os.path.dirname(t) or ".") if self.pattern else Path(t)
+        self.final = self.folder
         self.ext = ext
         self.overwrite = overwrite
-        self.tmp = temp_path_for(self.folder.resolve(), is_dir=True)
+        self.tmp = temp_path(self.folder.resolve(), is_dir=True)
+        make_parent(self.folder)
+        remove(self.tmp)
         try:
-            self.tmp.mkdir(parents=True, exist_ok=False)
-        except FileExistsError:
-            shutil.rmtree(self.tmp)
-            self.tmp.mkdir(parents=True)
+            self.tmp.mkdir()
         except OSError as e:
             raise OutputError(f"cannot create {self.folder}: {e.strerror}") from None
         self.names: list[str] = []
@@ -138,45 +135,42 @@ class ImageSequenceSink:
             return Path(name).stem + self.ext
         return f"frame_{index + 1:06d}{self.ext}"
 
-    def write(self, rgb: np.ndarray, index: int, name: str | None = None) -> None:
-        fname = self.name_for(index, name)
+    def _write(self, rgb: np.ndarray, frame: Frame) -> None:
+        fname = self.name_for(frame.index, frame.name)
         write_image(self.tmp / fname, rgb)
         self.names.append(fname)
-        self.frames_written += 1
 
-    def finish(self) -> Path:
+    def _finish(self) -> Path:
         if not self.folder.exists():
             os.replace(self.tmp, self.folder)      # the whole folder appears at once
             return self.folder
         for fname in self.names:                   # existing (empty or --overwrite) folder
             os.replace(self.tmp / fname, self.folder / fname)
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        remove(self.tmp)
         return self.folder
 
     def abort(self) -> None:
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        remove(self.tmp)
 
 
-class PhotoSink:
+class PhotoSink(Sink):
     """One frame to one file, written under a temporary name and renamed."""
 
     def __init__(self, target: str | os.PathLike, overwrite: bool = False):
         self.final = Path(target)
-        self.tmp = temp_path_for(self.final)
+        self.tmp = temp_path(self.final)
+        make_parent(self.final)
         self.frames_written = 0
 
-    def write(self, rgb: np.ndarray, index: int = 0, name: str | None = None) -> None:
+    def _write(self, rgb: np.ndarray, frame: Frame) -> None:
         if self.frames_written:
             raise OutputError(f"{self.final} is a single image but the input has several frames; "
                               "give a folder or a pattern like out/frame_%05d.png")
-        self.final.parent.mkdir(parents=True, exist_ok=True)
         write_image(self.tmp, rgb)
-        self.frames_written += 1
 
-    def finish(self) -> Path:
+    def _finish(self) -> Path:
         os.replace(self.tmp, self.final)
         return self.final
 
     def abort(self) -> None:
-        if self.tmp.exists():
-            self.tmp.unlink()
+        remove(self.tmp)

@@ -23,22 +23,14 @@ from typing import Iterator
 import av
 import numpy as np
 
+from .. import options
 from ..errors import InputError, OptionError, OutputError
-from .base import Frame, temp_path_for
+from ..options import CODECS
+from .base import Frame, Sink
+from .files import describe_os_error, make_parent, remove, temp_path
 
 log = logging.getLogger("vidcolor")
 
-#: codec name -> (pixel format, default options)
-CODECS: dict[str, tuple[str, dict[str, str]]] = {
-    "libx264": ("yuv420p", {}),
-    "h264": ("yuv420p", {}),
-    "libx265": ("yuv420p", {}),
-    "ffv1": ("yuv444p", {"level": "3", "slicecrc": "1"}),
-    "prores": ("yuv422p10le", {"profile": "3"}),
-    "prores_ks": ("yuv422p10le", {"profile": "3"}),
-    "libvpx-vp9": ("yuv420p", {}),
-    "png": ("rgb24", {}),
-}
 SUBSAMPLED = {"yuv420p"}
 #: decoder pixel formats whose planes ``VideoSource(planes=True)`` hands out as they are
 PLANAR_420 = {"yuv420p", "yuvj420p"}
@@ -143,6 +135,15 @@ class VideoSource:
             raise InputError(f"{self.path} is truncated or corrupt: decoding stopped after {i} frames "
                              f"({e.strerror or type(e).__name__})") from None
 
+    @property
+    def colorspace(self) -> tuple[str, bool]:
+        """(matrix, full_range) that the RGB frames were made with: PyAV converts with the
+        stream's tagged matrix (BT.709 if tagged so, else swscale's BT.601) and range."""
+        cc = self.stream.codec_context
+        space = int(getattr(cc, "colorspace", 2) or 2)
+        rng = int(getattr(cc, "color_range", 0) or 0)
+        return ("bt709" if space == 1 else "bt601"), rng == 2
+
     def __iter__(self) -> Iterator[Frame]:
         if self._first is not None:
             first, self._first = self._first, None
@@ -159,24 +160,28 @@ class VideoSource:
         self.close()
 
 
-class VideoSink:
+class VideoSink(Sink):
     """Encode RGB frames to a video file written under a temporary name.
 
     ``finish()`` flushes, copies the rest of the audio and renames the file to
-    its final name; ``abort()`` deletes it. Use as a context manager: an
-    exception inside the block aborts.
+    its final name; ``abort()`` deletes it. Every frame must have the size given
+    here (a video holds one size). ``keep_timing``: frames are written at their
+    source ``pts`` (in ``time_base``) with their durations, so a variable frame rate
+    survives; otherwise they are numbered 0, 1, 2, ... at ``fps``.
     """
 
+    errors = (OSError, av.FFmpegError)
+
     def __init__(self, path: str | os.PathLike, width: int, height: int, fps: Fraction,
-                 time_base: Fraction | None = None, codec: str = "libx264", crf: int | None = 18,
-                 preset: str | None = "medium", audio_from: str | os.PathLike | None = None,
-                 overwrite: bool = False, notify=None):
+                 time_base: Fraction | None = None, codec: str = options.CODEC, crf: int | None = options.CRF,
+                 preset: str | None = options.PRESET, audio_from: str | os.PathLike | None = None,
+                 overwrite: bool = False, notify=None, keep_timing: bool = False):
         self.final = Path(path)
-        self.tmp = temp_path_for(self.final)
+        self.tmp = temp_path(self.final)
         self.notify = notify or (lambda msg: log.warning(msg))
-        if codec not in CODECS:
-            raise OptionError(f"unsupported --codec {codec}; choose one of: {', '.join(sorted(CODECS))}")
-        pix_fmt, opts = CODECS[codec]
+        self.width, self.height = width, height
+        self.keep_timing = keep_timing
+        pix_fmt, opts = CODECS[options.check_codec(codec)]
         opts = dict(opts)
         if codec in ("libx264", "h264", "libx265"):
             if crf is not None:
@@ -193,13 +198,16 @@ class VideoSink:
             self.notify(f"note: {width}x{height} is odd; {codec} with 4:2:0 needs even sizes, writing "
                         f"{width + self.pad[1]}x{height + self.pad[0]} (last row/column repeated); "
                         "use --codec ffv1 to keep the exact size")
+        make_parent(self.final)
         self._audio_in = None
         self.out = None
         try:
             self.out = av.open(str(self.tmp), mode="w")
+        except OSError as e:
+            raise OutputError(describe_os_error(e, self.final)) from None
         except (av.FFmpegError, ValueError) as e:
-            raise OutputError(f"cannot write {self.final}: unknown container '{self.final.suffix}' or unwritable "
-                              f"folder ({getattr(e, 'strerror', None) or e})") from None
+            raise OutputError(f"cannot write {self.final}: unknown container '{self.final.suffix}' "
+                              f"({getattr(e, 'strerror', None) or e}); use .mp4, .mkv, .mov or an image folder") from None
         try:
             self.stream = self.out.add_stream(codec, rate=fps, options=opts)
         except (av.FFmpegError, ValueError) as e:
@@ -286,8 +294,18 @@ class VideoSink:
                         self.out.mux(oa.encode(rf))
 
     # --- video -----------------------------------------------------------------
-    def write(self, rgb: np.ndarray, pts: int | None = None, time: float | None = None,
-              duration: int | None = None) -> None:
+    def _write(self, rgb: np.ndarray, frame: Frame) -> None:
+        if rgb.shape[:2] != (self.height, self.width):
+            h, w = rgb.shape[:2]
+            raise InputError(f"{frame.name or f'frame {frame.index}'} is {w}x{h}, the first frame "
+                             f"{self.width}x{self.height}: a video needs one size; write to an image folder instead")
+        if self.keep_timing:
+            self.encode(rgb, frame.pts, frame.time, frame.duration)
+        else:
+            self.encode(rgb)
+
+    def encode(self, rgb: np.ndarray, pts: int | None = None, time: float | None = None,
+               duration: int | None = None) -> None:
         """Encode one HxWx3 uint8 RGB frame at ``pts`` lasting ``duration`` (this sink's time base)."""
         if self.pad != (0, 0):
             rgb = np.pad(rgb, ((0, self.pad[0]), (0, self.pad[1]), (0, 0)), mode="edge")
@@ -299,7 +317,6 @@ class VideoSink:
         self._next_pts = frame.pts + 1
         self._mux_audio_until(float(frame.pts * self.time_base) if time is None else time)
         self._mux_video(self.stream.encode(frame))
-        self.frames_written += 1
 
     def _mux_video(self, packets) -> None:
         for packet in packets:
@@ -309,7 +326,7 @@ class VideoSink:
                 packet.duration = d
             self.out.mux(packet)
 
-    def finish(self) -> Path:
+    def _finish(self) -> Path:
         self._mux_video(self.stream.encode(None))
         self._mux_audio_until(None)
         for _, oa, dec, resampler in self._audio:
@@ -335,15 +352,7 @@ class VideoSink:
             self._close_containers()
         except Exception:  # noqa: BLE001 - we are already failing; keep the first error
             pass
-        if self.tmp.exists():
-            self.tmp.unlink()
+        remove(self.tmp)
 
     def abort(self) -> None:
         self._cleanup()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is not None:
-            self.abort()

@@ -5,8 +5,11 @@
   convention (RGB float NCHW in [0, data_range], default [0, 1]; Lab NCHW).
 - :mod:`.perceptual`: LPIPS through the ``lpips`` package, never downloading.
 - :mod:`.temporal`: warp error (OpenCV DIS flow on the reference) and CDC.
+- :mod:`.registry`: one :class:`~.registry.Metric` per metric, registered beside its
+  implementation in the modules above (all imported here, so the registry is complete).
 - :mod:`.report`: streaming lockstep scoring, summaries, JSON/CSV (`vidcolor metrics`);
-  :mod:`vidcolor.evaluate` runs the `vidcolor eval` protocol on top of it.
+  :mod:`vidcolor.evaluate` runs the `vidcolor eval` protocol on top of it. Both read
+  every metric from the registry.
 """
 
 from vidcolor.metrics.image import (
@@ -20,6 +23,7 @@ from vidcolor.metrics.image import (
     psnr,
     ssim,
 )
+from vidcolor.metrics import perceptual, registry, temporal  # noqa: F401 - they register their metrics
 
 __all__ = [
     "AUC_MAX_THRESHOLD",

@@ -13,6 +13,9 @@ Input convention, the same for every function here:
   input's device.
 
 :func:`numpy_metric` wraps any of them for uint8 HxWx3 / NxHxWx3 numpy arrays.
+
+PSNR, SSIM, CIEDE2000, colorfulness and AuC register here (:mod:`.registry`) as the
+``psnr``, ``ssim``, ``deltae2000``, ``colorfulness`` and ``auc`` metrics of the reports.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from vidcolor.metrics import registry
 
 SSIM_SETTINGS = {
     "window": "gaussian",
@@ -48,6 +53,8 @@ def _check_pair(pred: torch.Tensor, target: torch.Tensor, channels: int | None =
         raise TypeError("expected float tensors (use vidcolor.color.to_float_rgb for uint8 frames)")
 
 
+@registry.register(name="psnr", kind="image", header="PSNR", fmt="{:.2f}", worst="low", order=10,
+                   settings={"data_range": 255, "over": "RGB, all channels and pixels"})
 def psnr(pred: torch.Tensor, target: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
     """Peak signal-to-noise ratio in dB per image, over all channels and pixels.
 
@@ -86,6 +93,8 @@ def _valid_gaussian(t: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     return F.conv2d(F.conv2d(t, kh, groups=c), kv, groups=c)
 
 
+@registry.register(name="ssim", kind="image", header="SSIM", fmt="{:.4f}", worst="low", order=20,
+                   settings=SSIM_SETTINGS)
 def ssim(
     pred: torch.Tensor,
     target: torch.Tensor,
@@ -186,6 +195,9 @@ def deltae2000_map(lab_pred: torch.Tensor, lab_target: torch.Tensor) -> torch.Te
     return torch.sqrt(dE2.clamp_min(0))
 
 
+@registry.register(name="deltae2000", kind="image", consumes="lab", header="dE00", fmt="{:.2f}", order=40,
+                   settings={"formula": "CIEDE2000, kL=kC=kH=1", "lab": "sRGB D65 (kornia)",
+                             "reduce": "mean over pixels"})
 def deltae2000(lab_pred: torch.Tensor, lab_target: torch.Tensor) -> torch.Tensor:
     """Mean CIEDE2000 difference per image. Lab (N, 3, H, W) -> (N,)."""
     return deltae2000_map(lab_pred, lab_target).mean(dim=(1, 2))
@@ -210,6 +222,18 @@ def colorfulness(rgb: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
     return (std + 0.3 * mean).to(rgb.dtype)
 
 
+@registry.register(name="colorfulness", kind="image", columns=("colorfulness", "colorfulness_reference"),
+                   header="colorful", fmt="{:.1f}", worst=None, order=50, table_order=65,
+                   reference_column="colorfulness_reference",
+                   settings={"formula": "Hasler & Suesstrunk 2003", "scale": "0..255 RGB"})
+def _colorfulness_pair(pred: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The ``colorfulness`` metric: both the candidate's and the reference's (N,) values."""
+    return {"colorfulness": colorfulness(pred), "colorfulness_reference": colorfulness(target)}
+
+
+@registry.register(name="auc", kind="image", consumes="ab", header="AuC", fmt="{:.4f}", worst="low", order=60,
+                   settings={"thresholds": f"0..{AUC_MAX_THRESHOLD} ab units, step 1",
+                             "integration": "trapezoid, normalized to 1"})
 def auc_ab(ab_pred: torch.Tensor, ab_true: torch.Tensor, max_threshold: int = AUC_MAX_THRESHOLD) -> torch.Tensor:
     """Raw ab accuracy AuC of Zhang et al. (2016), per image, in [0, 1].
 

@@ -4,6 +4,10 @@ The package's linear heads ship inside it; the backbone (AlexNet, VGG16 or
 SqueezeNet 1.1) comes from torchvision's pretrained weights in the torch hub
 cache. Nothing here downloads: the cache is checked before the network is built,
 and a missing file raises :class:`~vidcolor.errors.WeightsError` naming it.
+
+Registered as the ``lpips`` metric (:mod:`.registry`): the reports build one
+:class:`LPIPS` per run (``load``, net from the ``lpips_net`` option) and skip the
+metric with a warning under ``all`` when the backbone is not cached (``missing``).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from pathlib import Path
 import torch
 
 from vidcolor.errors import OptionError, WeightsError
+from vidcolor.metrics import registry
 
 # torchvision's checkpoint file for each backbone lpips uses
 BACKBONE_FILES = {
@@ -73,3 +78,12 @@ class LPIPS(torch.nn.Module):
             raise ValueError(f"shape mismatch: {tuple(pred.shape)} vs {tuple(target.shape)}")
         return self.model(pred * 2 - 1, target * 2 - 1).flatten()
 
+
+registry.register(registry.Metric(
+    name="lpips", kind="image", header="LPIPS", fmt="{:.4f}", order=30,
+    compute=lambda pred, target, model: model(pred, target),
+    load=lambda options, device: LPIPS(options["lpips_net"]).to(device),
+    missing=lambda options: missing_backbone(options["lpips_net"]),
+    missing_note="its backbone weights are not cached",
+    settings=lambda options: {"package": "lpips", "net": options["lpips_net"], "version": "0.1", "inputs": "[-1, 1]"},
+))

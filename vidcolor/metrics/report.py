@@ -5,11 +5,13 @@ uint8/uint16, one size per batch) and records one row per frame; a
 :class:`ReferenceMotion` computes the optical flow of the reference once per frame
 pair so that several candidates (the models of `eval`) share it. Nothing is
 written to disk but the reports; memory holds one batch plus a few histograms.
+Every metric comes from :mod:`vidcolor.metrics.registry`; nothing here names one.
 
-Per-frame row keys (JSON and CSV): ``index`` (frame index within its input),
-``name`` (file name for image inputs), ``source`` (when several inputs are pooled),
-then the metrics in :data:`COLUMNS`; a metric that does not apply to a frame
-(warp error of the first frame, a skipped metric) is null.
+Per-frame row keys (JSON and CSV): ``source`` (when several inputs are pooled),
+``name`` (file name for image inputs), ``index`` (frame index within its input),
+then each computed metric's columns: the image metrics on RGB, then those on Lab or
+ab, then the temporal ones, each group in the registry's order; a metric that does
+not apply to a frame (warp error of the first frame, a skipped metric) is null.
 """
 
 from __future__ import annotations
@@ -19,97 +21,87 @@ import json
 import math
 import os
 import statistics
-from collections import deque
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Mapping
 
 import numpy as np
 import torch
 
 from vidcolor import color
 from vidcolor.errors import InputError, OptionError, OutputError, WeightsError
-from vidcolor.metrics import image, perceptual, temporal
+from vidcolor.media.base import to_uint8
+from vidcolor.metrics import registry, temporal
 
-IMAGE_METRICS = ("psnr", "ssim", "lpips", "deltae2000", "colorfulness", "auc")
-TEMPORAL_METRICS = ("warp_error", "cdc")
-ALL_METRICS = IMAGE_METRICS + TEMPORAL_METRICS
-COLUMNS = {  # metric -> per-frame columns
-    "psnr": ("psnr",),
-    "ssim": ("ssim",),
-    "lpips": ("lpips",),
-    "deltae2000": ("deltae2000",),
-    "colorfulness": ("colorfulness", "colorfulness_reference"),
-    "auc": ("auc",),
-    "warp_error": ("warp_error",),
-    "cdc": tuple(f"cdc_d{d}" for d in temporal.CDC_DILATIONS),
-}
-LOWER_IS_WORSE = {"psnr", "ssim", "auc"}
-NO_WORST = {"colorfulness", "colorfulness_reference"}
 WORST_FRAMES = 5
 CHUNK_PIXELS = 2_100_000  # one 1080p frame per image-metric call
 
 
-def parse_metrics(spec: str | None, lpips_net: str = "alex", warn: Callable[[str], None] | None = None) -> list[str]:
-    """``--metrics`` (comma-separated names or ``all``; default all) -> the metrics to compute.
+def metric_options(lpips_net: str = "alex") -> dict:
+    """The run's options the metrics' hooks read (``settings``, ``load``, ``missing``)."""
+    return {"lpips_net": lpips_net}
 
-    LPIPS is dropped with a one-line warning when its backbone weights are missing
-    and it was not asked for by name; asked for by name, that is a WeightsError.
+
+def parse_metrics(spec: str | None, lpips_net: str = "alex", warn: Callable[[str], None] | None = None) -> list[str]:
+    """``--metrics`` (comma-separated names or ``all``; default all) -> the metrics to compute,
+    in the registry's order.
+
+    A metric whose weights are missing (LPIPS without its backbone) is dropped with a
+    one-line warning when it was not asked for by name; asked for by name, that is a
+    WeightsError.
     """
+    known = registry.names()
     explicit = bool(spec) and spec.strip().lower() != "all"
-    names = [m.strip().lower() for m in spec.split(",") if m.strip()] if explicit else list(ALL_METRICS)
-    unknown = [m for m in names if m not in ALL_METRICS]
+    names = [m.strip().lower() for m in spec.split(",") if m.strip()] if explicit else list(known)
+    unknown = [m for m in names if m not in known]
     if unknown:
-        raise OptionError(f"unknown metric(s) {', '.join(unknown)}; choose from {', '.join(ALL_METRICS)} or all")
-    if "lpips" in names:
-        missing = perceptual.missing_backbone(lpips_net)
+        raise OptionError(f"unknown metric(s) {', '.join(unknown)}; choose from {', '.join(known)} or all")
+    options = metric_options(lpips_net)
+    for metric in registry.all():
+        if metric.name not in names or metric.missing is None:
+            continue
+        missing = metric.missing(options)
         if missing and explicit:
             raise WeightsError(missing)
         if missing:
             if warn:
-                warn(f"LPIPS skipped: {missing}")
-            names.remove("lpips")
-    return [m for m in ALL_METRICS if m in names]
+                warn(f"{metric.header} skipped: {missing}")
+            names.remove(metric.name)
+    return [m for m in known if m in names]
 
 
 def asks_temporal(spec: str | None) -> bool:
     """Whether ``--metrics`` names a temporal metric explicitly."""
-    return bool({m.strip().lower() for m in (spec or "").split(",")} & set(TEMPORAL_METRICS))
+    return bool({m.strip().lower() for m in (spec or "").split(",")} & set(registry.names("temporal")))
+
+
+def temporal_names() -> str:
+    """``"warp_error, cdc"``: the temporal metrics, for messages."""
+    return ", ".join(registry.names("temporal"))
 
 
 def settings_for(metrics: list[str], lpips_net: str = "alex", device: str = "cpu") -> dict:
-    """How each metric was computed (written into every report)."""
+    """How each metric was computed (written into every report): each metric's
+    ``settings`` under its name, in the registry's order."""
     s: dict = {"metrics": list(metrics), "device": str(device), "rgb_scale": "8-bit (data range 255)"}
-    if "psnr" in metrics:
-        s["psnr"] = {"data_range": 255, "over": "RGB, all channels and pixels"}
-    if "ssim" in metrics:
-        s["ssim"] = dict(image.SSIM_SETTINGS)
-    if "lpips" in metrics:
-        s["lpips"] = {"package": "lpips", "net": lpips_net, "version": "0.1", "inputs": "[-1, 1]"}
-    if "deltae2000" in metrics:
-        s["deltae2000"] = {"formula": "CIEDE2000, kL=kC=kH=1", "lab": "sRGB D65 (kornia)", "reduce": "mean over pixels"}
-    if "colorfulness" in metrics:
-        s["colorfulness"] = {"formula": "Hasler & Suesstrunk 2003", "scale": "0..255 RGB"}
-    if "auc" in metrics:
-        s["auc"] = {"thresholds": f"0..{image.AUC_MAX_THRESHOLD} ab units, step 1",
-                    "integration": "trapezoid, normalized to 1"}
-    if "warp_error" in metrics:
-        s["warp_error"] = dict(temporal.FLOW_SETTINGS)
-    if "cdc" in metrics:
-        s["cdc"] = dict(temporal.CDC_SETTINGS)
+    options = metric_options(lpips_net)
+    for metric in registry.all():
+        if metric.name in metrics:
+            s[metric.name] = metric.settings_for(options)
     s["non_finite"] = "written as null (PSNR of identical frames is +inf)"
     return s
+
+
+def load_models(metrics: list[str], device: torch.device | str = "cpu", lpips_net: str = "alex") -> dict:
+    """The model objects the metrics need (their ``load`` hook): ``{metric: model}``,
+    built once per run and shared by every :class:`Scorer`."""
+    options = metric_options(lpips_net)
+    return {m.name: m.load(options, device) for m in registry.all() if m.name in metrics and m.load is not None}
 
 
 def _to_device(frames: np.ndarray, device: torch.device) -> torch.Tensor:
     """NHWC uint8/uint16 host frames -> float RGB NCHW [0, 1] on device."""
     x = torch.from_numpy(frames if frames.dtype == np.uint8 else frames.astype(np.int32))
     return color.to_float_rgb(x.to(device))
-
-
-def to_uint8(frames: np.ndarray) -> np.ndarray:
-    """uint16 frames -> uint8 (rounded); uint8 unchanged."""
-    return frames if frames.dtype == np.uint8 else np.round(frames / 257.0).astype(np.uint8)
 
 
 class ReferenceMotion:
@@ -133,49 +125,53 @@ class ReferenceMotion:
         return back_t, temporal.valid_mask(back_t, temporal.flow_to_tensor(fwd, self.device))
 
 
-@dataclass
-class _Sequence:
-    prev_out: torch.Tensor | None = None
-    hists: deque = field(default_factory=lambda: deque(maxlen=max(temporal.CDC_DILATIONS)))
-    cdc_sums: dict = field(default_factory=lambda: {d: [0.0, 0] for d in temporal.CDC_DILATIONS})
-
-
 class Scorer:
     """Per-frame metrics of one candidate stream against the reference.
 
+    ``metrics``: registered names (as :func:`parse_metrics` returns them); ``models``:
+    ``{metric: model}`` for the metrics with a ``load`` hook (:func:`load_models`).
     ``score(ref, cand, motion, indices, names, source)`` takes NHWC host frames of one size;
-    ``motion`` is a list (one per frame) of :meth:`ReferenceMotion.step` results,
-    needed only for the warp error. Call :meth:`new_sequence` between inputs.
+    ``motion`` is a list (one per frame) of :meth:`ReferenceMotion.step` results, needed
+    only when :attr:`needs_motion`. Call :meth:`new_sequence` between inputs.
     """
 
-    def __init__(self, metrics: list[str], device: torch.device | str = "cpu", lpips_model=None):
+    def __init__(self, metrics: list[str], device: torch.device | str = "cpu", models: Mapping | None = None):
         self.metrics = list(metrics)
         self.device = torch.device(device)
-        self.lpips = lpips_model
+        self.models = dict(models or {})
         self.rows: list[dict] = []
-        self.cdc_values: list[float] = []
         self.photo_set = False
-        self._seq = _Sequence()
+        chosen = [registry.get(m) for m in registry.names() if m in self.metrics]
+        unknown = [m for m in self.metrics if m not in registry.names()]
+        if unknown:
+            raise OptionError(f"unknown metric(s) {', '.join(unknown)}")
+        needless = [m.name for m in chosen if m.load is not None and m.name not in self.models]
+        if needless:
+            raise ValueError(f"metric(s) {', '.join(needless)} need their model: pass models=load_models(...)")
+        # image metrics on RGB first, then those on Lab/ab (Lab computed once per chunk)
+        self._image = sorted((m for m in chosen if m.kind == "image"), key=lambda m: m.consumes != "rgb")
+        self._temporal = {m.name: m.compute() for m in chosen if m.kind == "temporal"}
+
+    @property
+    def needs_motion(self) -> bool:
+        """Whether :meth:`score` needs the reference's motion (a temporal metric asks for it)."""
+        return any(t.needs_motion for t in self._temporal.values())
 
     def new_sequence(self) -> None:
-        """Close the current input (its CDC is recorded) and start another."""
-        self._close_cdc()
-        self._seq = _Sequence()
-
-    def _close_cdc(self) -> None:
-        sums = self._seq.cdc_sums
-        if "cdc" in self.metrics and all(n for _, n in sums.values()):
-            self.cdc_values.append(sum(s / n for s, n in sums.values()) / len(sums))
+        """Close the current input (its temporal values are recorded) and start another."""
+        for t in self._temporal.values():
+            t.new_sequence()
 
     def mark_photo_set(self) -> None:
         """The input is a set of unrelated photos (sizes differ): no temporal metrics."""
         self.photo_set = True
-        self.metrics = [m for m in self.metrics if m not in TEMPORAL_METRICS]
+        gone = registry.all("temporal")
+        self.metrics = [m for m in self.metrics if m not in {t.name for t in gone}]
         for row in self.rows:
-            for m in TEMPORAL_METRICS:
-                for c in COLUMNS[m]:
+            for m in gone:
+                for c in m.columns:
                     row.pop(c, None)
-        self._seq = _Sequence()
+        self._temporal = {}
 
     @torch.inference_mode()
     def score(self, ref: np.ndarray, cand: np.ndarray, motion: list | None = None, indices: list[int] | None = None,
@@ -184,7 +180,7 @@ class Scorer:
         host: dict[str, list[float]] = {}
         # image metrics in chunks of at most CHUNK_PIXELS: bounded memory whatever the batch size
         step = max(1, CHUNK_PIXELS // (ref.shape[1] * ref.shape[2]))
-        keep = "warp_error" in self.metrics
+        keep = any(t.device_frames for t in self._temporal.values())
         c_all = []
         for k in range(0, n, step):
             c = _to_device(cand[k : k + step], self.device)
@@ -200,73 +196,61 @@ class Scorer:
                 row["name"] = names[i]
             row["index"] = indices[i] if indices else len(self.rows) + i
             row.update({k: v[i] for k, v in host.items()})
-            row.update(self._temporal(c[i : i + 1] if c is not None else None, cand[i], motion[i] if motion else None))
+            row.update(self._temporal_step(c[i : i + 1] if c is not None else None, cand[i],
+                                           motion[i] if motion else None))
             rows.append(row)
         self.rows.extend(rows)
         return rows
 
     def _image_metrics(self, r: torch.Tensor, c: torch.Tensor) -> dict[str, torch.Tensor]:
         cols: dict[str, torch.Tensor] = {}
-        m = self.metrics
-        if "psnr" in m:
-            cols["psnr"] = image.psnr(c, r)
-        if "ssim" in m:
-            cols["ssim"] = image.ssim(c, r)
-        if "lpips" in m:
-            cols["lpips"] = self.lpips(c, r)
-        if "colorfulness" in m:
-            cols["colorfulness"] = image.colorfulness(c)
-            cols["colorfulness_reference"] = image.colorfulness(r)
-        if "deltae2000" in m or "auc" in m:
-            lab_r, lab_c = color.rgb_to_lab(r), color.rgb_to_lab(c)
-            if "deltae2000" in m:
-                cols["deltae2000"] = image.deltae2000(lab_c, lab_r)
-            if "auc" in m:
-                cols["auc"] = image.auc_ab(lab_c[:, 1:], lab_r[:, 1:])
+        lab = None
+        for m in self._image:
+            if m.consumes == "rgb":
+                pred, target = c, r
+            else:
+                if lab is None:
+                    lab = color.rgb_to_lab(c), color.rgb_to_lab(r)
+                pred, target = lab if m.consumes == "lab" else (lab[0][:, 1:], lab[1][:, 1:])
+            v = m.compute(pred, target, self.models[m.name]) if m.load is not None else m.compute(pred, target)
+            if not isinstance(v, dict):
+                v = {m.columns[0]: v} if len(m.columns) == 1 else v
+            if not isinstance(v, dict) or set(v) != set(m.columns):
+                raise ValueError(f"metric {m.name} must return its columns {m.columns}")
+            cols.update((col, v[col]) for col in m.columns)
         return cols
 
-    def _temporal(self, out: torch.Tensor | None, out_host: np.ndarray, motion) -> dict:
+    def _temporal_step(self, out: torch.Tensor | None, out_host: np.ndarray, motion) -> dict:
         res: dict = {}
-        seq = self._seq
-        if "warp_error" in self.metrics:
-            res["warp_error"] = None
-            if motion is not None and seq.prev_out is not None and seq.prev_out.shape == out.shape:
-                flow_back, mask = motion
-                res["warp_error"] = temporal.warp_error(seq.prev_out, out, flow_back, mask).item()
-            seq.prev_out = out
-        if "cdc" in self.metrics:
-            h = temporal.channel_histograms(to_uint8(out_host[None]))
-            for d in temporal.CDC_DILATIONS:
-                key = f"cdc_d{d}"
-                res[key] = None
-                if len(seq.hists) >= d:
-                    v = float(temporal.cdc_pair(seq.hists[-d], h)[0])
-                    res[key] = v
-                    seq.cdc_sums[d][0] += v
-                    seq.cdc_sums[d][1] += 1
-            seq.hists.append(h)
+        host8 = None
+        for t in self._temporal.values():
+            if t.device_frames:
+                frame = out
+            else:
+                frame = host8 = to_uint8(out_host) if host8 is None else host8
+            res.update(t.step(frame, motion if t.needs_motion else None))
         return res
 
     def summary(self) -> dict:
-        """Per column: mean, median and the worst frames; ``cdc``: the protocol's value."""
-        self._close_cdc()
-        self._seq = _Sequence()  # closing twice must not count the sequence again
+        """Per column: mean, median and the worst frames (unless the metric has none);
+        then the temporal metrics' extra entries (``cdc``: the protocol's value)."""
+        extra: dict = {}
+        for t in self._temporal.values():
+            extra.update(t.summary())  # closes the current sequence; closing twice counts it once
         out: dict = {}
-        for metric in self.metrics:
-            for col in COLUMNS[metric]:
+        for metric in (registry.get(m) for m in self.metrics):
+            for col in metric.columns:
                 vals = [(i, row[col]) for i, row in enumerate(self.rows) if row.get(col) is not None]
                 if not vals:
                     out[col] = {"mean": None, "median": None, "frames": 0}
                     continue
                 xs = [v for _, v in vals]
                 entry = {"mean": _mean(xs), "median": statistics.median(xs), "frames": len(xs)}
-                if col not in NO_WORST:
-                    worst = sorted(vals, key=lambda t: t[1], reverse=col not in LOWER_IS_WORSE)[:WORST_FRAMES]
+                if metric.worst is not None:
+                    worst = sorted(vals, key=lambda t: t[1], reverse=metric.worst == "high")[:WORST_FRAMES]
                     entry["worst"] = [{**_frame_id(self.rows[i]), "value": v} for i, v in worst]
                 out[col] = entry
-        if "cdc" in self.metrics:
-            out["cdc"] = {"value": _mean(self.cdc_values) if self.cdc_values else None,
-                          "sequences": len(self.cdc_values)}
+        out.update(extra)
         return out
 
 
@@ -333,14 +317,14 @@ def compare(reference: str | os.PathLike, candidate: str | os.PathLike, metrics:
 
     dev = resolve_device(device)
     names = parse_metrics(metrics, lpips_net, warn)
-    lp = perceptual.LPIPS(lpips_net).to(dev) if "lpips" in names else None
+    models = load_models(names, dev, lpips_net)
     explicit_temporal = asks_temporal(metrics)
     with open_source(reference) as ref, open_source(candidate) as cand:
         exact = ref.kind != "video" and cand.kind != "video"  # a video's frame count may be an estimate
         if exact and ref.frame_count != cand.frame_count:
             raise InputError(f"frame counts differ: {reference} has {ref.frame_count} frames, {candidate} "
                              f"{cand.frame_count}; compare inputs of the same length")
-        scorer = Scorer(names, dev, lp)
+        scorer = Scorer(names, dev, models)
         motion = ReferenceMotion(dev)
         first_size = None
         for frames, cands in pair_batches(ref, cand, batch_size, resize, str(reference), str(candidate)):
@@ -348,11 +332,11 @@ def compare(reference: str | os.PathLike, candidate: str | os.PathLike, metrics:
             if not scorer.photo_set and frames[0].rgb.shape != first_size:
                 if explicit_temporal:
                     raise OptionError(f"{reference} holds images of different sizes (a set of photos): "
-                                      "temporal metrics (warp_error, cdc) need a video or a same-size sequence")
+                                      f"temporal metrics ({temporal_names()}) need a video or a same-size sequence")
                 scorer.mark_photo_set()
                 if warn:
                     warn(f"{reference}: images differ in size, scored as separate photos (no temporal metrics)")
-            mo = [motion.step(f.rgb) for f in frames] if "warp_error" in scorer.metrics else None
+            mo = [motion.step(f.rgb) for f in frames] if scorer.needs_motion else None
             scorer.score(np.stack([f.rgb for f in frames]), cands, mo, [f.index for f in frames],
                          [f.name for f in frames])
         rows = scorer.rows
@@ -420,12 +404,13 @@ def write_csv(rows: list[dict], path: str | os.PathLike) -> Path:
 
 
 def format_summary(summary: dict) -> list[str]:
-    """Human-readable lines: one per column with mean and median."""
+    """Human-readable lines: one per column with mean and median; a protocol value
+    (an entry with ``value``, as ``cdc``) with its sequence count."""
     lines = []
     for col, s in summary.items():
-        if col == "cdc":
+        if "value" in s:
             v = s["value"]
-            lines.append(f"{'cdc':24s} {'n/a' if v is None else f'{v:.6f}'}  ({s['sequences']} sequence(s))")
+            lines.append(f"{col:24s} {'n/a' if v is None else f'{v:.6f}'}  ({s.get('sequences', 0)} sequence(s))")
         elif s["mean"] is not None:
             lines.append(f"{col:24s} mean {s['mean']:.4f}  median {s['median']:.4f}  ({s['frames']} frames)")
     return lines

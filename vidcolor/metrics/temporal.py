@@ -21,15 +21,21 @@ frames i and i + d, averaged over i, then over d in {1, 2, 4} (weights 1/3 each)
 and over the channels.
 
 Warp-error functions take float NCHW tensors on any device; flow estimation and the
-CDC histograms run on the host (OpenCV, numpy).
+CDC histograms run on the host (OpenCV, numpy). :class:`WarpError` and :class:`CDC`
+register both as the ``warp_error`` and ``cdc`` metrics of the reports (:mod:`.registry`).
 """
 
 from __future__ import annotations
+
+import math
+from collections import deque
 
 import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from vidcolor.metrics import registry
 
 FLOW_SETTINGS = {
     "method": "OpenCV DISOpticalFlow",
@@ -161,3 +167,70 @@ def js_divergence(p: np.ndarray, q: np.ndarray) -> np.ndarray:
 def cdc_pair(hist_a: np.ndarray, hist_b: np.ndarray) -> np.ndarray:
     """Channel-averaged JS divergence of histograms (N, 3, 256) -> (N,)."""
     return js_divergence(hist_a, hist_b).mean(-1)
+
+
+@registry.register(name="warp_error", kind="temporal", header="warp err", fmt="{:.5f}", order=70,
+                   settings=FLOW_SETTINGS)
+class WarpError(registry.TemporalMetric):
+    """The ``warp_error`` metric over a stream: :func:`warp_error` of each frame against the
+    previous one, with the reference's flow; None for a sequence's first frame (or a size change)."""
+
+    needs_motion = True
+    device_frames = True
+
+    def __init__(self) -> None:
+        self.prev: torch.Tensor | None = None
+
+    def new_sequence(self) -> None:
+        self.prev = None
+
+    def step(self, frame: torch.Tensor, motion) -> dict:
+        value = None
+        if motion is not None and self.prev is not None and self.prev.shape == frame.shape:
+            flow_back, mask = motion
+            value = warp_error(self.prev, frame, flow_back, mask).item()
+        self.prev = frame
+        return {"warp_error": value}
+
+
+@registry.register(name="cdc", kind="temporal", columns=tuple(f"cdc_d{d}" for d in CDC_DILATIONS), header="CDC",
+                   fmt="{:.5f}", order=80, settings=CDC_SETTINGS)
+class CDC(registry.TemporalMetric):
+    """The ``cdc`` metric over a stream.
+
+    Columns ``cdc_d{d}``: :func:`cdc_pair` of frame i against frame i - d (None for the
+    first d frames of a sequence). A sequence with a value for every dilation gets the
+    protocol value (mean over frame pairs, then over dilations); the summary's ``cdc``
+    entry is ``{"value": mean over sequences or None, "sequences": count}``.
+    """
+
+    def __init__(self) -> None:
+        self.values: list[float] = []  # protocol value of each closed sequence
+        self._start()
+
+    def _start(self) -> None:
+        self.hists: deque = deque(maxlen=max(CDC_DILATIONS))
+        self.sums = {d: [0.0, 0] for d in CDC_DILATIONS}
+
+    def new_sequence(self) -> None:
+        if all(n for _, n in self.sums.values()):
+            self.values.append(sum(s / n for s, n in self.sums.values()) / len(self.sums))
+        self._start()
+
+    def step(self, frame: np.ndarray, motion) -> dict:
+        h = channel_histograms(frame[None])
+        res: dict = {}
+        for d in CDC_DILATIONS:
+            res[f"cdc_d{d}"] = None
+            if len(self.hists) >= d:
+                v = float(cdc_pair(self.hists[-d], h)[0])
+                res[f"cdc_d{d}"] = v
+                self.sums[d][0] += v
+                self.sums[d][1] += 1
+        self.hists.append(h)
+        return res
+
+    def summary(self) -> dict:
+        self.new_sequence()
+        value = math.fsum(self.values) / len(self.values) if self.values else None
+        return {"cdc": {"value": value, "sequences": len(self.values)}}

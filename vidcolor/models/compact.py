@@ -23,8 +23,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..weights import WeightSpec, register_shipped
+from ..weights import WeightSpec
 from .abbins import ab_bins, annealed_mean
+from .registry import register
 from .base import Colorizer
 
 #: stride of the deepest feature map; inputs are padded to a multiple of it
@@ -85,10 +86,13 @@ class Compact(Colorizer):
         return ab[..., :h, :w]
 
 
-#: the weights that ship in ``weights/`` (how they were made: weights/README.md)
-register_shipped(WeightSpec(
-    name="compact", model="compact", filename="compact.pt", url=None,
-    sha256="6550106eadba451fa38ff27cbca8f35a00fcb0c5d7325cb273de7493a0e54308", size=7286005,
-    license="BSD-2-Clause (vidcolor); trained on ImageNet/BSDS500/Urban100 samples (research use)",
-    description="compact, trained with `vidcolor train` on 2,316 photos (2-core CPU, 38 min)",
-))
+def _register() -> None:
+    register(Compact, "vidcolor's own, 1.8 M params, classification over in-gamut ab bins; ships with vidcolor",
+             # the weights that ship in vidcolor/shipped/ (how they were made: its README.md)
+             WeightSpec(name="compact", model="compact", filename="compact.pt", url=None,
+                        sha256="6550106eadba451fa38ff27cbca8f35a00fcb0c5d7325cb273de7493a0e54308", size=7286005,
+                        license="BSD-2-Clause (vidcolor); trained on ImageNet/BSDS500/Urban100 samples (research use)",
+                        description="compact, trained with `vidcolor train` on 2,316 photos (2-core CPU, 38 min)"))
+
+
+_register()

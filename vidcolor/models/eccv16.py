@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..weights import WeightSpec
+from .registry import register
 from .base import Colorizer, conv_relu_stack
 
 
@@ -47,3 +49,18 @@ class ECCV16(Colorizer):
     def forward(self, l_norm: torch.Tensor, **extras) -> torch.Tensor:
         ab_norm = self.model_out(self.softmax(self.logits(l_norm)))
         return self.ab_from_norm(self.upsample4(ab_norm))
+
+
+def _register() -> None:
+    register(ECCV16, "Zhang et al. 2016 (ECCV), 32 M params, classification over 313 ab bins", WeightSpec(
+        name="eccv16", model="eccv16",
+        filename="colorization_release_v2-9b330a0b.pth",
+        url="https://colorizers.s3.us-east-2.amazonaws.com/colorization_release_v2-9b330a0b.pth",
+        sha256="9b330a0bae53f4ded77b1e23defbf78beaa09c10ebc4c4999e8e4f4a160b93f9",
+        size=128976165,
+        license="BSD-2-Clause (richzhang/colorization)",
+        description="Zhang et al. 2016, official PyTorch release",
+    ))
+
+
+_register()

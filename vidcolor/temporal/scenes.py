@@ -12,6 +12,9 @@ frames (default 15) have passed since the previous cut. Only luminance exists he
 
 on both frames area-resized to ``ANALYSIS_SIZE`` (a fixed grid, so a frame at full
 size and the same frame squeezed to the model's square input give the same score).
+Defaults: :data:`vidcolor.options.SCENE_THRESHOLD` (14 L units, measured, see
+benchmarks/RESULTS.md "Temporal stage") and :data:`vidcolor.options.MIN_SCENE_LEN`
+(15 frames, as PySceneDetect).
 
 Inputs: one frame's luminance as an ``np.ndarray`` or ``torch.Tensor`` of shape HxW
 (or 1xHxW / 1x1xHxW). Floating-point input is Lab L in [0, 100]; ``uint8`` input is
@@ -26,9 +29,9 @@ import sys
 import cv2
 import numpy as np
 
+from .. import options
+
 ANALYSIS_SIZE = (128, 128)   # (width, height) of the grid the score is computed on
-DEFAULT_THRESHOLD = 14.0     # L units; measured, see benchmarks/RESULTS.md "Temporal stage"
-DEFAULT_MIN_SCENE_LEN = 15   # frames, as PySceneDetect
 
 
 def luminance(L) -> np.ndarray:
@@ -69,7 +72,7 @@ class ContentDetector:
     flicker bursts). ``last_score`` holds the score of the latest frame (0 for the first).
     """
 
-    def __init__(self, threshold: float = DEFAULT_THRESHOLD, min_scene_len: int = DEFAULT_MIN_SCENE_LEN):
+    def __init__(self, threshold: float = options.SCENE_THRESHOLD, min_scene_len: int = options.MIN_SCENE_LEN):
         if not threshold > 0:
             raise ValueError(f"threshold must be > 0, got {threshold}")
         if min_scene_len < 1:

@@ -1,0 +1,115 @@
+"""The colorizer registry: name -> class, input size, default weights.
+
+Each model's own file calls :func:`register`; :func:`load_model` builds one and loads
+its weights (catalogue, local file or random).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from .. import weights as W
+from ..options import DEFAULT_MODEL
+from ..errors import OptionError, WeightsError
+from .base import Colorizer
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    factory: Callable[[], Colorizer]
+    input_size: int          # the square side it was trained at: the engine's default --size
+    weights: str | None      # catalogue name of its default weights
+    description: str
+
+
+_REGISTRY: dict[str, ModelInfo] = {}
+
+
+def register(cls: Callable[[], Colorizer], description: str, weights: W.WeightSpec | None = None,
+             name: str | None = None, input_size: int | None = None) -> ModelInfo:
+    """Make a colorizer available by name; called by each model's own file.
+
+    ``cls``: the class (or a factory); its ``name`` and ``input_size`` attributes are used
+    unless given here. ``weights``: its default checkpoint, added to the catalogue of
+    :mod:`vidcolor.weights` (None: the model has none; ``--weights PATH`` is then needed).
+    """
+    name = name or cls.name
+    info = ModelInfo(name, cls, int(input_size or cls.input_size), weights.name if weights else None, description)
+    if weights is not None:
+        W.add(weights)
+    _REGISTRY[name] = info
+    return info
+
+
+def unregister(name: str) -> None:
+    """Remove a model (tests)."""
+    _REGISTRY.pop(name, None)
+
+
+def available() -> list[ModelInfo]:
+    return [_REGISTRY[k] for k in sorted(_REGISTRY)]
+
+
+def get_info(name: str) -> ModelInfo:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise OptionError(f"unknown model '{name}'; choose one of: {', '.join(sorted(_REGISTRY))}") from None
+
+
+def create_model(name: str) -> Colorizer:
+    """The architecture ``name`` with random weights."""
+    return get_info(name).factory()
+
+
+def load_weights_into(model: Colorizer, path: str | os.PathLike) -> Colorizer:
+    """Load a checkpoint strictly; a mismatch names the model, the file and the keys."""
+    sd = W.load_state_dict(path)
+    own = model.state_dict()
+    # Releases saved before/after torch 0.4.1 differ only by BatchNorm's counters.
+    for k in own:
+        if k.endswith("num_batches_tracked") and k not in sd:
+            sd[k] = own[k].clone()
+    for k in [k for k in sd if k.endswith("num_batches_tracked") and k not in own]:
+        del sd[k]
+    missing = [k for k in own if k not in sd]
+    unexpected = [k for k in sd if k not in own]
+    wrong = [k for k in own if k in sd and tuple(sd[k].shape) != tuple(own[k].shape)]
+    if missing or unexpected or wrong:
+        def few(keys):
+            return ", ".join(keys[:3]) + (f" (+{len(keys) - 3} more)" if len(keys) > 3 else "")
+        parts = []
+        if missing:
+            parts.append(f"missing {few(missing)}")
+        if unexpected:
+            parts.append(f"unexpected {few(unexpected)}")
+        if wrong:
+            parts.append(f"wrong shape {few(wrong)}")
+        raise WeightsError(f"{path} does not fit the '{model.name}' architecture: {'; '.join(parts)}. "
+                           "Pick the --model this file was made for")
+    model.load_state_dict(sd, strict=True)
+    return model
+
+
+def load_model(name: str = DEFAULT_MODEL, weights: str | os.PathLike | None = None,
+               device: str | torch.device = "cpu", pretrained: bool = True) -> Colorizer:
+    """Build model ``name`` in eval mode on ``device``.
+
+    ``weights``: a local checkpoint path; default: the model's catalogue weights
+    (a WeightsError with the download command when they are not present);
+    ``pretrained=False``: random initialization.
+    """
+    info = get_info(name)
+    model = info.factory()
+    if weights is not None:
+        load_weights_into(model, weights)
+    elif pretrained:
+        if info.weights is None:
+            raise WeightsError(f"model '{name}' has no default weights; pass --weights PATH")
+        load_weights_into(model, W.resolve(info.weights))
+    return model.eval().to(device)
