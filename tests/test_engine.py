@@ -90,3 +90,18 @@ def test_engine_keeps_enough_output_slots():
     eng._ring_out = _HostRing(3, pin=False)         # as on a GPU
     eng.hold_batches(4)                             # 3 queued + 1 being encoded
     assert eng._ring_out.slots >= 6
+
+
+def test_model_runs_at_its_own_input_size_unless_size_is_given(frames):
+    """A model trained at 64 runs at 64 (its registered input_size), not at a global 256."""
+    from vidcolor.models import get_info
+
+    seen = []
+    net = create_model("tiny")
+    net.register_forward_pre_hook(lambda m, args: seen.append(tuple(args[0].shape[-2:])))
+    assert get_info("tiny").input_size == net.input_size == 64
+    Engine(net, "cpu")(frames[:2])
+    Engine(net, "cpu", size=96)(frames[:2])
+    assert seen == [(64, 64), (96, 96)]
+    with pytest.raises(OptionError, match="--size must be a multiple of 8"):
+        Engine(net, "cpu", size=100)

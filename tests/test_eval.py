@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from conftest import pan_frames
 from vidcolor.cli import main
 from vidcolor.errors import InputError, OptionError, OutputError
-from vidcolor.evaluate import SHEET_ROW_HEIGHT, evaluate, to_gray_frames
+from vidcolor.evaluate import SHEET_ROW_HEIGHT, ContactSheet, evaluate, to_gray_frames
 from vidcolor.media import read_image, write_image
 from vidcolor.metrics import colorfulness, psnr, report
 from vidcolor.pipeline import colorize_video
@@ -77,6 +77,18 @@ def test_eval_rows_match_colorize_output_scored_separately(tmp_path, color_seq, 
     sheet = read_image(tmp_path / "sheet.png")
     assert sheet.shape == (22 + 3 * SHEET_ROW_HEIGHT, 3 * SHEET_ROW_HEIGHT * 96 // 64, 3)
     assert res["settings"]["contact_sheet"] == str(tmp_path / "sheet.png")
+
+
+def test_contact_sheet_rounds_16bit_frames_to_nearest():
+    x = np.minimum(np.stack(pan_frames(1, gray=False))[0], 254)
+    sheet = ContactSheet(1, 1, ["a", "b", "c"])
+    sheet.add(0, "a", x)
+    sheet.add(0, "b", x.astype(np.uint16) * 257 + 128)  # just below x + 1/2: rounds to x
+    sheet.add(0, "c", x.astype(np.uint16) * 257 + 129)  # just above: x + 1
+    cells = sheet.rows[0]
+    assert cells["a"].dtype == cells["b"].dtype == np.uint8
+    assert np.array_equal(cells["a"], cells["b"])
+    assert np.array_equal(cells["c"], cv2.resize(x + 1, cells["a"].shape[1::-1], interpolation=cv2.INTER_AREA))
 
 
 def test_eval_option_errors(tmp_path, color_seq, tiny_weights):

@@ -10,14 +10,15 @@ import numpy as np
 import pytest
 import torch
 from skimage import data
-from skimage.color import deltaE_ciede2000
+from skimage.color import deltaE_ciede2000, rgb2lab
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from vidcolor.color import rgb_to_lab, to_float_rgb
 from vidcolor.errors import InputError, OptionError, WeightsError
 from vidcolor.media import write_image
+from vidcolor.media.files import write_json
 from vidcolor.metrics import auc_ab, colorfulness, deltae2000, deltae2000_map, numpy_metric, psnr, ssim
-from vidcolor.metrics import perceptual, report, temporal
+from vidcolor.metrics import perceptual, registry, report, temporal
 
 
 def _t(img: np.ndarray) -> torch.Tensor:
@@ -271,7 +272,7 @@ def test_compare_json_shape_and_values(tmp_path, photo):
     assert s["cdc"]["sequences"] == 1 and s["cdc"]["value"] > 0
     assert set(s["colorfulness"]) == {"mean", "median", "frames"}
     assert rep["settings"]["ssim"]["sigma"] == 1.5 and rep["settings"]["warp_error"]["method"].startswith("OpenCV DIS")
-    out = report.write_json(rep, tmp_path / "r.json")
+    out = write_json(tmp_path / "r.json", rep)
     back = json.loads(out.read_text())  # strict JSON: +inf PSNR became null
     assert back["frames"][0]["psnr"] is None and back["summary"]["psnr"]["mean"] is None
     assert back["frames"][3]["psnr"] == pytest.approx(f3["psnr"]) and back["summary"]["psnr"]["worst"][0]["index"] == 3
@@ -333,3 +334,139 @@ def test_scorer_chunking_does_not_change_values(photo, noisy, monkeypatch):
     single = report.Scorer(metrics).score(ref, cand)
     assert single == whole
     assert whole[1]["psnr"] == pytest.approx(numpy_metric(psnr, photo, noisy))
+
+
+# --- the registry: a metric is added in one place -------------------------------------
+
+def test_registry_keeps_the_reports_layout():
+    assert registry.names() == ["psnr", "ssim", "lpips", "deltae2000", "colorfulness", "auc", "warp_error", "cdc"]
+    assert registry.names("temporal") == ["warp_error", "cdc"]
+    assert registry.get("cdc").columns == ("cdc_d1", "cdc_d2", "cdc_d4")
+    assert registry.get("colorfulness").columns == ("colorfulness", "colorfulness_reference")
+    assert [m.name for m in registry.all() if m.worst == "low"] == ["psnr", "ssim", "auc"]
+    assert [m.name for m in registry.all() if m.worst is None] == ["colorfulness"]
+    assert [m.name for m in registry.all() if m.needs_motion] == ["warp_error"]
+    from vidcolor.evaluate import table_columns
+
+    assert table_columns() == [("psnr", "PSNR", "{:.2f}"), ("ssim", "SSIM", "{:.4f}"), ("lpips", "LPIPS", "{:.4f}"),
+                               ("deltae2000", "dE00", "{:.2f}"), ("auc", "AuC", "{:.4f}"),
+                               ("colorfulness", "colorful", "{:.1f}"), ("warp_error", "warp err", "{:.5f}"),
+                               ("cdc", "CDC", "{:.5f}")]
+    assert registry.help_text() == (
+        "Comma-separated: psnr, ssim, lpips, deltae2000, colorfulness, auc, warp_error, cdc, or all "
+        "(default; lpips skipped with a warning when its backbone weights are not cached).")
+    s = report.settings_for(registry.names(), lpips_net="vgg")
+    assert list(s) == ["metrics", "device", "rgb_scale", *registry.names(), "non_finite"]
+    assert s["lpips"]["net"] == "vgg" and s["auc"]["thresholds"] == "0..150 ab units, step 1"
+    with pytest.raises(KeyError, match="fid"):
+        registry.get("fid")
+
+
+def test_registry_refuses_clashes_and_wrong_columns(photo):
+    with pytest.raises(ValueError, match="already registered"):
+        registry.register(registry.Metric(name="psnr", kind="image", compute=psnr))
+    with pytest.raises(ValueError, match="cdc_d1"):
+        registry.register(registry.Metric(name="other", kind="image", columns=("cdc_d1",), compute=psnr))
+    with pytest.raises(ValueError, match="kind"):
+        registry.Metric(name="x", kind="video", compute=psnr)
+    bad = registry.Metric(name="two_cols", kind="image", columns=("two_a", "two_b"), compute=psnr)
+    with registry.registered(bad):
+        with pytest.raises(ValueError, match="two_a"):
+            report.Scorer(["two_cols"]).score(photo[None], photo[None])
+    assert "two_cols" not in registry.names()
+    with pytest.raises(ValueError, match="lpips"):  # a metric with a model needs it
+        report.Scorer(["psnr", "lpips"])
+
+
+def _mean_chroma(pred, target):
+    """Toy image metric: mean ab chroma sqrt(a^2 + b^2) of the candidate, (N, 2, H, W) -> (N,)."""
+    return torch.linalg.vector_norm(pred, dim=1).mean(dim=(1, 2))
+
+
+TOY = registry.Metric(name="mean_ab_chroma", kind="image", consumes="ab", compute=_mean_chroma, header="chroma",
+                      fmt="{:.3f}", settings={"formula": "mean of sqrt(a^2 + b^2) over pixels"})
+
+
+def test_a_metric_registered_once_is_in_every_report(tmp_path, photo, tiny_weights):
+    from vidcolor.evaluate import evaluate, table
+
+    gray = np.repeat(cv2.cvtColor(photo, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
+    cand_frames = [_shift(photo, 2 * i, 0) for i in range(4)]
+    cand_frames[2] = np.clip(cand_frames[2].astype(int) + [40, 0, -40], 0, 255).astype(np.uint8)  # most chroma
+    ref = _write_seq(tmp_path / "ref", [_shift(gray, 2 * i, 0) for i in range(4)])  # gray: ~0 chroma
+    cand = _write_seq(tmp_path / "cand", cand_frames)
+    expected = [np.hypot(*rgb2lab(f)[..., 1:].transpose(2, 0, 1)).mean() for f in cand_frames]  # skimage Lab
+    assert "mean_ab_chroma" not in registry.names()
+    with registry.registered(TOY):
+        assert report.parse_metrics(None, warn=lambda _: None)[-1] == "mean_ab_chroma"
+        rep = report.compare(ref, cand, metrics="psnr,mean_ab_chroma", device="cpu")
+        assert [list(f) for f in rep["frames"]] == [["name", "index", "psnr", "mean_ab_chroma"]] * 4
+        got = [f["mean_ab_chroma"] for f in rep["frames"]]
+        assert got == pytest.approx(expected, rel=1e-5)
+        assert rep["frames"][1]["psnr"] == pytest.approx(peak_signal_noise_ratio(
+            _shift(gray, 2, 0), cand_frames[1], data_range=255), abs=1e-4)
+        s = rep["summary"]["mean_ab_chroma"]
+        assert s["mean"] == pytest.approx(np.mean(expected), rel=1e-5) and s["frames"] == 4
+        assert s["median"] == pytest.approx(np.median(expected), rel=1e-5)
+        assert [w["index"] for w in s["worst"]] == list(np.argsort(expected)[::-1])  # high values first
+        assert rep["settings"]["metrics"] == ["psnr", "mean_ab_chroma"]
+        assert rep["settings"]["mean_ab_chroma"] == {"formula": "mean of sqrt(a^2 + b^2) over pixels"}
+        csv_head = report.write_csv(rep["frames"], tmp_path / "r.csv").read_text().splitlines()[0]
+        assert csv_head == "name,index,psnr,mean_ab_chroma"
+
+        res = evaluate([cand], ["tiny"], [tiny_weights], metrics="psnr,mean_ab_chroma", device="cpu")
+        header, rows = table(res)
+        assert header == ["model", "PSNR", "chroma", "frames"]
+        by_label = {r[0]: r for r in rows}
+        assert float(by_label["gray"][2]) < 1.0  # the gray input has ab = 0 (up to 8-bit rounding)
+        assert by_label["tiny"][2] == "{:.3f}".format(res["models"]["tiny"]["summary"]["mean_ab_chroma"]["mean"])
+        assert float(by_label["tiny"][2]) > 5.0
+    assert "mean_ab_chroma" not in registry.names()
+    with pytest.raises(OptionError, match="mean_ab_chroma"):
+        report.parse_metrics("psnr,mean_ab_chroma")
+
+
+class _FrameChange(registry.TemporalMetric):
+    """Toy temporal metric: column ``frame_change_px``, mean |frame - previous frame| of the
+    8-bit host frames; summary entry ``frame_change``: the sequences closed."""
+
+    def __init__(self):
+        self.prev, self.sequences = None, 0
+
+    def new_sequence(self):
+        self.sequences += self.prev is not None
+        self.prev = None
+
+    def step(self, frame, motion):
+        assert frame.dtype == np.uint8 and motion is None
+        v = None if self.prev is None else float(np.abs(frame.astype(int) - self.prev).mean())
+        self.prev = frame.astype(int)
+        return {"frame_change_px": v}
+
+    def summary(self):
+        self.new_sequence()
+        return {"frame_change": {"value": self.sequences, "sequences": self.sequences}}
+
+
+def test_a_temporal_metric_registered_once_is_scored(photo):
+    toy = registry.Metric(name="frame_change", kind="temporal", compute=_FrameChange, columns=("frame_change_px",))
+    frames16 = np.clip(np.stack([_shift(photo, 3 * i, 0) for i in range(3)]).astype(np.int64) * 257 + 200,
+                       0, 65535).astype(np.uint16)
+    eight = np.round(frames16 / 257.0).astype(int)  # what the metric sees
+    with registry.registered(toy):
+        assert report.asks_temporal("psnr,frame_change")
+        sc = report.Scorer(["psnr", "frame_change"])
+        assert not sc.needs_motion
+        rows = sc.score(frames16, frames16)
+        assert [r["frame_change_px"] for r in rows] == [None, *[np.abs(eight[i] - eight[i - 1]).mean() for i in (1, 2)]]
+        assert rows[1]["frame_change_px"] > 1
+        sc.new_sequence()
+        assert sc.score(frames16[:1], frames16[:1])[0]["frame_change_px"] is None  # nothing across inputs
+        s = sc.summary()
+        assert list(s) == ["psnr", "frame_change_px", "frame_change"]
+        assert s["frame_change"]["sequences"] == 2 and s["frame_change_px"]["frames"] == 2
+        assert sc.summary()["frame_change"]["sequences"] == 2  # closing twice counts once
+        assert any(line.startswith("frame_change ") and "(2 sequence(s))" in line for line in report.format_summary(s))
+        sc.mark_photo_set()
+        assert "frame_change" not in sc.summary() and all("frame_change_px" not in r for r in sc.rows)
+    assert not report.asks_temporal("psnr,frame_change")

@@ -20,17 +20,23 @@ import cv2
 import numpy as np
 import torch
 
-from vidcolor import color
+from vidcolor import color, options
+from vidcolor import temporal as _temporal
 from vidcolor.errors import OptionError
-from vidcolor.metrics import perceptual
+from vidcolor.media import iter_batches, open_source, to_uint8, write_image
+from vidcolor.media.files import atomic_path, check_output
+from vidcolor.metrics import registry
 from vidcolor.metrics.report import (
     ReferenceMotion,
     Scorer,
     asks_temporal,
-    check_report_path,
+    load_models,
     parse_metrics,
     settings_for,
+    temporal_names,
 )
+from vidcolor.models import load_model
+from vidcolor.pipeline import Engine, Stats, resolve_device
 
 GRAY = "gray"
 SHEET_ROW_HEIGHT = 192
@@ -66,7 +72,7 @@ class ContactSheet:
         return index in self.indices
 
     def add(self, index: int, column: str, rgb: np.ndarray) -> None:
-        rgb = rgb if rgb.dtype == np.uint8 else np.round(rgb / 257.0).astype(np.uint8)
+        rgb = to_uint8(rgb)
         h, w = rgb.shape[:2]
         tw = max(1, round(w * SHEET_ROW_HEIGHT / h))
         self.rows.setdefault(index, {})[column] = cv2.resize(rgb, (tw, SHEET_ROW_HEIGHT), interpolation=cv2.INTER_AREA)
@@ -93,32 +99,24 @@ class ContactSheet:
         return np.concatenate(lines, axis=0)
 
     def write(self, path: str | os.PathLike) -> Path:
-        from vidcolor.media import write_image
-
-        path = Path(path)
-        tmp = path.with_name(f".{path.stem}.vidcolor-{os.getpid()}-tmp{path.suffix}")
-        write_image(tmp, self.render())
-        os.replace(tmp, path)
-        return path
+        with atomic_path(path) as tmp:
+            write_image(tmp, self.render())
+        return Path(path)
 
 
 def evaluate(inputs: Sequence[str | os.PathLike], models: Sequence[str], weights: Sequence[str | None] | None = None,
-             metrics: str | None = None, batch_size: int = 8, device: str = "auto", size: int = 256,
-             temporal: str = "none", temporal_strength: float | None = None, lpips_net: str = "alex",
-             contact_sheet: str | os.PathLike | None = None, sheet_frames: int = 4,
+             metrics: str | None = None, batch_size: int = options.BATCH_SIZE, device: str = options.DEVICE,
+             size: int | None = options.SIZE, temporal: str = options.EVAL_TEMPORAL,
+             temporal_strength: float | None = None, lpips_net: str = options.LPIPS_NET,
+             contact_sheet: str | os.PathLike | None = None, sheet_frames: int = options.SHEET_FRAMES,
              warn: Callable[[str], None] | None = None, on_batch: Callable[[int], None] | None = None) -> dict:
     """Run the protocol; returns ``{"models": {NAME: {"summary": ..., ...}}, "settings": {...}}``.
 
     ``weights``: one local checkpoint per model, in the order of ``models`` (None: the
     catalogue weights). The ``gray`` row comes first. Each model entry also holds
     ``frames`` (frames scored) and ``model_seconds`` (time in the engine: prepare,
-    model, compose).
+    model, compose). ``size`` None: each model at its own input size.
     """
-    from vidcolor.media import iter_batches, open_source
-    from vidcolor.models import load_model
-    from vidcolor.pipeline import Engine, Stats, resolve_device
-    from vidcolor.temporal import make_smoother
-
     if not inputs:
         raise OptionError("give at least one color video or image folder to evaluate")
     if not models:
@@ -126,23 +124,22 @@ def evaluate(inputs: Sequence[str | os.PathLike], models: Sequence[str], weights
     weights = list(weights or [])
     if weights and len(weights) != len(models):
         raise OptionError(f"{len(weights)} --weights for {len(models)} --model: give one per model, in order")
-    if batch_size < 1:
-        raise OptionError("--batch-size must be at least 1")
-    if sheet_frames < 1:
-        raise OptionError("--sheet-frames must be at least 1")
+    options.check_batch_size(batch_size)
+    options.check_size(size)
+    options.check_int("--sheet-frames", sheet_frames, 1)
     if contact_sheet is not None:
-        check_report_path(contact_sheet, inputs)
-    make_smoother(temporal, temporal_strength)  # bad values fail before any model is loaded
+        check_output(contact_sheet, inputs, report=True)
+    _temporal.check(temporal, temporal_strength)  # bad values fail before any model is loaded
     dev = resolve_device(device)
     names = parse_metrics(metrics, lpips_net, warn)
     explicit_temporal = asks_temporal(metrics)
-    lp = perceptual.LPIPS(lpips_net).to(dev) if "lpips" in names else None
+    metric_models = load_models(names, dev, lpips_net)
     labels = model_labels(models)
     engines = {}
     for label, name, w in zip(labels, models, weights or [None] * len(models)):
         net = load_model(name, weights=w, device=dev)
         engines[label] = Engine(net, dev, size=size, stats=Stats())
-    scorers = {label: Scorer(names, dev, lp) for label in [GRAY, *labels]}
+    scorers = {label: Scorer(names, dev, metric_models) for label in [GRAY, *labels]}
     motion = ReferenceMotion(dev)
     sheet = None
     frames_done = 0
@@ -156,7 +153,7 @@ def evaluate(inputs: Sequence[str | os.PathLike], models: Sequence[str], weights
             for s in scorers.values():
                 s.new_sequence()
             for eng in engines.values():  # a fresh temporal state per input
-                eng.smoother = make_smoother(temporal, temporal_strength)
+                eng.smoother = _temporal.make_smoother(temporal, temporal_strength)
             first_shape = None
             for batch in iter_batches(src, batch_size):
                 ref = np.stack([f.rgb for f in batch])
@@ -164,14 +161,14 @@ def evaluate(inputs: Sequence[str | os.PathLike], models: Sequence[str], weights
                 photo_set = ref.shape[1:] != first_shape and not scorers[GRAY].photo_set
                 if photo_set and explicit_temporal:
                     raise OptionError(f"{input_path} holds images of different sizes (a set of photos): temporal "
-                                      "metrics (warp_error, cdc) need videos or same-size sequences")
+                                      f"metrics ({temporal_names()}) need videos or same-size sequences")
                 if photo_set:
                     for s in scorers.values():
                         s.mark_photo_set()
                     if warn:
                         warn(f"{input_path}: images differ in size, scored as separate photos (no temporal metrics)")
                 gray = to_gray_frames(ref, dev)
-                mo = [motion.step(f.rgb) for f in batch] if "warp_error" in scorers[GRAY].metrics else None
+                mo = [motion.step(f.rgb) for f in batch] if scorers[GRAY].needs_motion else None
                 idx = [f.index for f in batch]
                 fnames = [f.name for f in batch]
                 scorers[GRAY].score(ref, gray, mo, idx, fnames, src_label)
@@ -200,7 +197,9 @@ def evaluate(inputs: Sequence[str | os.PathLike], models: Sequence[str], weights
             entry["weights"] = str(weights[labels.index(label)]) if weights else "catalogue"
         result["models"][label] = entry
     settings = settings_for(scorers[GRAY].metrics, lpips_net, dev)
-    settings.update({"inputs": [str(p) for p in inputs], "size": size, "batch_size": batch_size,
+    sizes = {label: eng.size for label, eng in engines.items()}
+    settings.update({"inputs": [str(p) for p in inputs], "batch_size": batch_size,
+                     "size": next(iter(sizes.values())) if len(set(sizes.values())) == 1 else sizes,
                      "temporal": temporal, "temporal_strength": temporal_strength,
                      "gray": "L of the original kept, ab = 0, 8-bit (vidcolor.color.gray_to_rgb)",
                      "frames": frames_done, "seconds": seconds})
@@ -210,34 +209,33 @@ def evaluate(inputs: Sequence[str | os.PathLike], models: Sequence[str], weights
     return result
 
 
-TABLE_COLUMNS = [  # (summary key, header, format)
-    ("psnr", "PSNR", "{:.2f}"),
-    ("ssim", "SSIM", "{:.4f}"),
-    ("lpips", "LPIPS", "{:.4f}"),
-    ("deltae2000", "dE00", "{:.2f}"),
-    ("auc", "AuC", "{:.4f}"),
-    ("colorfulness", "colorful", "{:.1f}"),
-    ("warp_error", "warp err", "{:.5f}"),
-    ("cdc", "CDC", "{:.5f}"),
-]
+def table_columns() -> list[tuple[str, str, str]]:
+    """The metric columns of the table, from the registry in table order: (summary key, header, format)."""
+    return [(m.name, m.header, m.fmt) for m in registry.table_metrics()]
 
 
 def table(result: dict) -> tuple[list[str], list[list[str]]]:
-    """Header and one row per model (means; CDC: the protocol value) plus the originals' colorfulness."""
+    """Header and one row per model, then ``original`` with the originals' own values.
+
+    A metric's cell is its summary entry under its name: the protocol value (``value``,
+    as CDC) or else the mean; metrics with a ``reference_column`` (colorfulness) fill
+    the ``original`` row with that column's mean.
+    """
     first = next(iter(result["models"].values()))["summary"]
-    cols = [c for c in TABLE_COLUMNS if c[0] in first]
-    header = ["model", *[h for _, h, _ in cols], "frames"]
+    cols = [m for m in registry.table_metrics() if m.name in first]
+    header = ["model", *[m.header for m in cols], "frames"]
     rows = []
     for label, entry in result["models"].items():
         cells = [label]
-        for key, _, fmt in cols:
-            s = entry["summary"][key]
-            v = s["value"] if key == "cdc" else s["mean"]
-            cells.append("-" if v is None else fmt.format(v))
+        for m in cols:
+            s = entry["summary"][m.name]
+            v = s["value"] if "value" in s else s["mean"]
+            cells.append("-" if v is None else m.fmt.format(v))
         rows.append(cells + [str(entry["frames"])])
-    if "colorfulness_reference" in first:
-        ref = first["colorfulness_reference"]["mean"]
-        rows.append(["original", *["{:.1f}".format(ref) if k == "colorfulness" else "-" for k, _, _ in cols], "-"])
+    refs = {m.name: first[m.reference_column]["mean"] for m in cols if m.reference_column in first}
+    if refs:
+        rows.append(["original", *["-" if refs.get(m.name) is None else m.fmt.format(refs[m.name]) for m in cols],
+                     "-"])
     return header, rows
 
 
@@ -272,7 +270,7 @@ def format_markdown(result: dict) -> str:
         "Settings:",
         "",
     ]
-    for k in ("psnr", "ssim", "lpips", "deltae2000", "auc", "warp_error", "cdc"):
+    for k in registry.names():
         if k in s:
             lines.append(f"- {k}: " + "; ".join(f"{a}={b}" for a, b in s[k].items()))
     return "\n".join(lines) + "\n"

@@ -192,7 +192,8 @@ def check_output(output: str | os.PathLike, inputs: Iterable[str | os.PathLike] 
     for i in inputs:
         i = Path(i).resolve()
         if out == i:
-            raise OutputError(f"output {output} is the input; choose another output path")
+            raise OutputError(f"report {output} is one of the inputs; choose another path" if report else
+                              f"output {output} is the input; choose another output path")
         if report and i.is_dir() and i in out.parents:
             raise OutputError(f"report {output} is inside the input folder {i}; choose another path")
     if report and output.is_dir():

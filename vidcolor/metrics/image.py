@@ -28,6 +28,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vidcolor.color import to_float_rgb
+
 from vidcolor.metrics import registry
 
 SSIM_SETTINGS = {
@@ -255,8 +257,6 @@ def numpy_metric(fn: Callable[..., torch.Tensor], *images: np.ndarray, **kwargs)
 
     Returns a float64 array (N,) (a 0-d array for single images).
     """
-    from vidcolor.color import to_float_rgb
-
     single = images[0].ndim == 3
     tensors = [to_float_rgb(torch.from_numpy(np.ascontiguousarray(im[None] if single else im))) for im in images]
     out = fn(*tensors, **kwargs).double().cpu().numpy()

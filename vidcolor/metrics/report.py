@@ -17,19 +17,21 @@ not apply to a frame (warp error of the first frame, a skipped metric) is null.
 from __future__ import annotations
 
 import csv
-import json
 import math
 import os
 import statistics
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Mapping
 
+import cv2
 import numpy as np
 import torch
 
 from vidcolor import color
-from vidcolor.errors import InputError, OptionError, OutputError, WeightsError
-from vidcolor.media.base import to_uint8
+from vidcolor.errors import InputError, OptionError, WeightsError
+from vidcolor.media import open_source, to_uint8
+from vidcolor.media.files import atomic_path, finite
+from vidcolor.pipeline import resolve_device
 from vidcolor.metrics import registry, temporal
 
 WORST_FRAMES = 5
@@ -141,13 +143,13 @@ class Scorer:
         self.models = dict(models or {})
         self.rows: list[dict] = []
         self.photo_set = False
-        chosen = [registry.get(m) for m in registry.names() if m in self.metrics]
         unknown = [m for m in self.metrics if m not in registry.names()]
         if unknown:
-            raise OptionError(f"unknown metric(s) {', '.join(unknown)}")
-        needless = [m.name for m in chosen if m.load is not None and m.name not in self.models]
-        if needless:
-            raise ValueError(f"metric(s) {', '.join(needless)} need their model: pass models=load_models(...)")
+            raise OptionError(f"unknown metric(s) {', '.join(unknown)}; choose from {', '.join(registry.names())}")
+        chosen = [m for m in registry.all() if m.name in self.metrics]
+        unloaded = [m.name for m in chosen if m.load is not None and m.name not in self.models]
+        if unloaded:
+            raise ValueError(f"metric(s) {', '.join(unloaded)} need their model: pass models=load_models(...)")
         # image metrics on RGB first, then those on Lab/ab (Lab computed once per chunk)
         self._image = sorted((m for m in chosen if m.kind == "image"), key=lambda m: m.consumes != "rgb")
         self._temporal = {m.name: m.compute() for m in chosen if m.kind == "temporal"}
@@ -269,8 +271,6 @@ def pair_batches(ref_frames: Iterable, cand_frames: Iterable, batch_size: int, r
     Frame counts must match and sizes must be equal, unless ``resize`` (the candidate
     is resized to the reference frame's size, area/linear interpolation).
     """
-    import cv2
-
     refs: list = []
     cands: list[np.ndarray] = []
     ri, ci = iter(ref_frames), iter(cand_frames)
@@ -312,9 +312,6 @@ def compare(reference: str | os.PathLike, candidate: str | os.PathLike, metrics:
 
     Returns ``{"frames": [...], "summary": {...}, "settings": {...}}``.
     """
-    from vidcolor.media import open_source
-    from vidcolor.pipeline import resolve_device
-
     dev = resolve_device(device)
     names = parse_metrics(metrics, lpips_net, warn)
     models = load_models(names, dev, lpips_net)
@@ -346,61 +343,17 @@ def compare(reference: str | os.PathLike, candidate: str | os.PathLike, metrics:
         return {"frames": rows, "summary": scorer.summary(), "settings": settings}
 
 
-def check_report_path(path: str | os.PathLike, inputs: Iterable[str | os.PathLike]) -> Path:
-    """A report file may replace an older report, never an input nor go inside an input folder."""
-    p = Path(path)
-    for i in inputs:
-        i = Path(i).resolve()
-        if p.resolve() == i:
-            raise OutputError(f"report {p} is one of the inputs; choose another path")
-        if i.is_dir() and i in p.resolve().parents:
-            raise OutputError(f"report {p} is inside the input folder {i}; choose another path")
-    if p.is_dir():
-        raise OutputError(f"report {p} is a folder; give a file name")
-    parent = p.resolve().parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK):
-        raise OutputError(f"cannot write {p}: folder {parent} does not exist or is not writable")
-    return p
-
-
-def _clean(x):
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    if isinstance(x, dict):
-        return {k: _clean(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_clean(v) for v in x]
-    return x
-
-
-def write_text(text: str, path: str | os.PathLike) -> Path:
-    """Write a text file under a temporary name and rename it into place."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.vidcolor-{os.getpid()}-tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-    return path
-
-
-def write_json(report: dict, path: str | os.PathLike) -> Path:
-    """Write a report as strict JSON (non-finite numbers -> null), atomically."""
-    return write_text(json.dumps(_clean(report), indent=1, allow_nan=False) + "\n", path)
-
-
 def write_csv(rows: list[dict], path: str | os.PathLike) -> Path:
     """One line per frame; columns: the union of the rows' keys in first-seen order."""
-    path = Path(path)
     cols: list[str] = []
     for row in rows:
         cols.extend(k for k in row if k not in cols)
-    tmp = path.with_name(f".{path.name}.vidcolor-{os.getpid()}-tmp")
-    with open(tmp, "w", newline="") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=cols)
         w.writeheader()
         for row in rows:
-            w.writerow({k: ("" if v is None else v) for k, v in _clean(row).items()})
-    os.replace(tmp, path)
-    return path
+            w.writerow({k: ("" if v is None else v) for k, v in finite(row).items()})
+    return Path(path)
 
 
 def format_summary(summary: dict) -> list[str]:

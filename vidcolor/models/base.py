@@ -16,6 +16,16 @@ import torch
 from torch import nn
 
 from ..color import unnormalize_ab
+from ..weights import WeightSpec
+
+#: where Zhang et al. publish the official PyTorch checkpoints (richzhang/colorization, README)
+ZHANG_RELEASES = "https://colorizers.s3.us-east-2.amazonaws.com/"
+
+
+def zhang_release(name: str, filename: str, sha256: str, size: int, description: str) -> WeightSpec:
+    """The spec of an official ECCV16/SIGGRAPH17 checkpoint (BSD-2-Clause, richzhang/colorization)."""
+    return WeightSpec(name=name, model=name, filename=filename, url=ZHANG_RELEASES + filename, sha256=sha256,
+                      size=size, license="BSD-2-Clause (richzhang/colorization)", description=description)
 
 
 class Colorizer(nn.Module):

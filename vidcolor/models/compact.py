@@ -86,13 +86,9 @@ class Compact(Colorizer):
         return ab[..., :h, :w]
 
 
-def _register() -> None:
-    register(Compact, "vidcolor's own, 1.8 M params, classification over in-gamut ab bins; ships with vidcolor",
-             # the weights that ship in vidcolor/shipped/ (how they were made: its README.md)
-             WeightSpec(name="compact", model="compact", filename="compact.pt", url=None,
-                        sha256="6550106eadba451fa38ff27cbca8f35a00fcb0c5d7325cb273de7493a0e54308", size=7286005,
-                        license="BSD-2-Clause (vidcolor); trained on ImageNet/BSDS500/Urban100 samples (research use)",
-                        description="compact, trained with `vidcolor train` on 2,316 photos (2-core CPU, 38 min)"))
-
-
-_register()
+register(Compact, "vidcolor's own, 1.8 M params, classification over in-gamut ab bins; ships with vidcolor",
+         # the weights that ship in vidcolor/shipped/ (how they were made: its README.md)
+         WeightSpec(name="compact", model="compact", filename="compact.pt", url=None,
+                    sha256="6550106eadba451fa38ff27cbca8f35a00fcb0c5d7325cb273de7493a0e54308", size=7286005,
+                    license="BSD-2-Clause (vidcolor); trained on ImageNet/BSDS500/Urban100 samples (research use)",
+                    description="compact, trained with `vidcolor train` on 2,316 photos (2-core CPU, 38 min)"))

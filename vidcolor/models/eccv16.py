@@ -12,9 +12,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..weights import WeightSpec
 from .registry import register
-from .base import Colorizer, conv_relu_stack
+from .base import Colorizer, conv_relu_stack, zhang_release
 
 
 class ECCV16(Colorizer):
@@ -51,16 +50,7 @@ class ECCV16(Colorizer):
         return self.ab_from_norm(self.upsample4(ab_norm))
 
 
-def _register() -> None:
-    register(ECCV16, "Zhang et al. 2016 (ECCV), 32 M params, classification over 313 ab bins", WeightSpec(
-        name="eccv16", model="eccv16",
-        filename="colorization_release_v2-9b330a0b.pth",
-        url="https://colorizers.s3.us-east-2.amazonaws.com/colorization_release_v2-9b330a0b.pth",
-        sha256="9b330a0bae53f4ded77b1e23defbf78beaa09c10ebc4c4999e8e4f4a160b93f9",
-        size=128976165,
-        license="BSD-2-Clause (richzhang/colorization)",
-        description="Zhang et al. 2016, official PyTorch release",
-    ))
-
-
-_register()
+register(ECCV16, "Zhang et al. 2016 (ECCV), 32 M params, classification over 313 ab bins",
+         zhang_release("eccv16", "colorization_release_v2-9b330a0b.pth",
+                       "9b330a0bae53f4ded77b1e23defbf78beaa09c10ebc4c4999e8e4f4a160b93f9", 128976165,
+                       "Zhang et al. 2016, official PyTorch release"))

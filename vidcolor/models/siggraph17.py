@@ -13,9 +13,8 @@ import torch
 from torch import nn
 
 from ..color import normalize_ab
-from ..weights import WeightSpec
 from .registry import register
-from .base import Colorizer, conv_relu_stack
+from .base import Colorizer, conv_relu_stack, zhang_release
 
 
 class SIGGRAPH17(Colorizer):
@@ -67,16 +66,7 @@ class SIGGRAPH17(Colorizer):
         return self.ab_from_norm(self.model_out(c10))
 
 
-def _register() -> None:
-    register(SIGGRAPH17, "Zhang et al. 2017 (SIGGRAPH), automatic mode, hint inputs zero", WeightSpec(
-        name="siggraph17", model="siggraph17",
-        filename="siggraph17-df00044c.pth",
-        url="https://colorizers.s3.us-east-2.amazonaws.com/siggraph17-df00044c.pth",
-        sha256="df00044c0a4d7c3edcecf6f75437ce346a66e7a42612d9b968e1a7e17dbc6f66",
-        size=136787426,
-        license="BSD-2-Clause (richzhang/colorization)",
-        description="Zhang et al. 2017, official PyTorch release",
-    ))
-
-
-_register()
+register(SIGGRAPH17, "Zhang et al. 2017 (SIGGRAPH), automatic mode, hint inputs zero",
+         zhang_release("siggraph17", "siggraph17-df00044c.pth",
+                       "df00044c0a4d7c3edcecf6f75437ce346a66e7a42612d9b968e1a7e17dbc6f66", 136787426,
+                       "Zhang et al. 2017, official PyTorch release"))
