@@ -29,14 +29,20 @@ def bn(prefix, c, counters=True):
     return d
 
 
-def eccv16_official(counters=True) -> dict[str, tuple]:
+def zhang_trunk(cin: int, counters: bool) -> dict[str, tuple]:
+    """model1..model7 of both official releases (they differ only in the input channels)."""
     s = {}
-    s |= conv("model1.0", 64, 1) | conv("model1.2", 64, 64) | bn("model1.4", 64, counters)
+    s |= conv("model1.0", 64, cin) | conv("model1.2", 64, 64) | bn("model1.4", 64, counters)
     s |= conv("model2.0", 128, 64) | conv("model2.2", 128, 128) | bn("model2.4", 128, counters)
     s |= conv("model3.0", 256, 128) | conv("model3.2", 256, 256) | conv("model3.4", 256, 256) | bn("model3.6", 256, counters)
     s |= conv("model4.0", 512, 256) | conv("model4.2", 512, 512) | conv("model4.4", 512, 512) | bn("model4.6", 512, counters)
     for m in ("model5", "model6", "model7"):
         s |= conv(f"{m}.0", 512, 512) | conv(f"{m}.2", 512, 512) | conv(f"{m}.4", 512, 512) | bn(f"{m}.6", 512, counters)
+    return s
+
+
+def eccv16_official(counters=True) -> dict[str, tuple]:
+    s = zhang_trunk(1, counters)
     s |= convT("model8.0", 512, 256) | conv("model8.2", 256, 256) | conv("model8.4", 256, 256)
     s |= conv("model8.6", 313, 256, k=1)
     s["model_out.weight"] = (2, 313, 1, 1)
@@ -44,13 +50,7 @@ def eccv16_official(counters=True) -> dict[str, tuple]:
 
 
 def siggraph17_official(counters=True) -> dict[str, tuple]:
-    s = {}
-    s |= conv("model1.0", 64, 4) | conv("model1.2", 64, 64) | bn("model1.4", 64, counters)
-    s |= conv("model2.0", 128, 64) | conv("model2.2", 128, 128) | bn("model2.4", 128, counters)
-    s |= conv("model3.0", 256, 128) | conv("model3.2", 256, 256) | conv("model3.4", 256, 256) | bn("model3.6", 256, counters)
-    s |= conv("model4.0", 512, 256) | conv("model4.2", 512, 512) | conv("model4.4", 512, 512) | bn("model4.6", 512, counters)
-    for m in ("model5", "model6", "model7"):
-        s |= conv(f"{m}.0", 512, 512) | conv(f"{m}.2", 512, 512) | conv(f"{m}.4", 512, 512) | bn(f"{m}.6", 512, counters)
+    s = zhang_trunk(4, counters)
     s |= convT("model8up.0", 512, 256) | conv("model3short8.0", 256, 256)
     s |= conv("model8.1", 256, 256) | conv("model8.3", 256, 256) | bn("model8.5", 256, counters)
     s |= convT("model9up.0", 256, 128) | conv("model2short9.0", 128, 128)

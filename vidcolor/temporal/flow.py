@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from ..options import check_choice, check_range
-from . import register
+from .registry import register
 from .base import Smoother
 
 DIS_PRESETS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
