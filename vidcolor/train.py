@@ -45,7 +45,7 @@ from .metrics.image import auc_ab, colorfulness, psnr
 from .media import IMAGE_EXTS, VIDEO_EXTS, discover, open_source, read_image, to_uint8
 from .media.files import make_parent, write_bytes
 from .frames.manifest import frame_files
-from .options import DEFAULT_EPOCHS, TRAIN_LOSSES, TrainConfig, check_choice
+from .options import BATCH_SIZE, DEFAULT_EPOCHS, TRAIN_LOSSES, TrainConfig, check_choice
 from .pipeline import resolve_device
 from .weights import load_state_dict
 from .models import create_model, load_weights_into
@@ -218,7 +218,7 @@ def compute_loss(model, l_norm: torch.Tensor, ab: torch.Tensor, loss: str, weigh
 
 
 @torch.no_grad()
-def validate(model, rgb_u8: torch.Tensor, device: torch.device, batch_size: int = 8) -> dict:
+def validate(model, rgb_u8: torch.Tensor, device: torch.device, batch_size: int = BATCH_SIZE) -> dict:
     """Metrics over validation images (uint8 NHWC, all the same size) at the model's
     temperature, next to the gray baseline: AuC (ab L2 thresholds 0..150), colorfulness
     (Hasler & Suesstrunk), PSNR; means over the images."""

@@ -19,6 +19,7 @@ import torch
 
 from vidcolor.errors import OptionError, WeightsError
 from vidcolor.metrics import registry
+from vidcolor.options import LPIPS_NET, LPIPS_NETS
 
 # torchvision's checkpoint file for each backbone lpips uses
 BACKBONE_FILES = {
@@ -26,16 +27,17 @@ BACKBONE_FILES = {
     "vgg": "vgg16-397923af.pth",
     "squeeze": "squeezenet1_1-b8a52dc0.pth",
 }
+assert set(BACKBONE_FILES) == set(LPIPS_NETS), "vidcolor.options.LPIPS_NETS names the backbones above"
 
 
-def backbone_path(net: str = "alex") -> Path:
+def backbone_path(net: str = LPIPS_NET) -> Path:
     """Where torchvision looks for the ImageNet weights of an LPIPS backbone."""
     if net not in BACKBONE_FILES:
         raise OptionError(f"unknown LPIPS network {net!r}: choose one of {', '.join(BACKBONE_FILES)}")
     return Path(torch.hub.get_dir()) / "checkpoints" / BACKBONE_FILES[net]
 
 
-def missing_backbone(net: str = "alex") -> str | None:
+def missing_backbone(net: str = LPIPS_NET) -> str | None:
     """A one-line message if the backbone weights are not in the cache, else None."""
     path = backbone_path(net)
     if path.is_file():
@@ -55,7 +57,7 @@ class LPIPS(torch.nn.Module):
     tests of the plumbing only; its values mean nothing).
     """
 
-    def __init__(self, net: str = "alex", pnet_rand: bool = False) -> None:
+    def __init__(self, net: str = LPIPS_NET, pnet_rand: bool = False) -> None:
         super().__init__()
         if not pnet_rand:
             msg = missing_backbone(net)

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from vidcolor import color
+from vidcolor.options import BATCH_SIZE, DEVICE, LPIPS_NET
 from vidcolor.errors import InputError, OptionError, WeightsError
 from vidcolor.media import open_source, to_uint8
 from vidcolor.media.files import atomic_path, finite
@@ -38,12 +39,12 @@ WORST_FRAMES = 5
 CHUNK_PIXELS = 2_100_000  # one 1080p frame per image-metric call
 
 
-def metric_options(lpips_net: str = "alex") -> dict:
+def metric_options(lpips_net: str = LPIPS_NET) -> dict:
     """The run's options the metrics' hooks read (``settings``, ``load``, ``missing``)."""
     return {"lpips_net": lpips_net}
 
 
-def parse_metrics(spec: str | None, lpips_net: str = "alex", warn: Callable[[str], None] | None = None) -> list[str]:
+def parse_metrics(spec: str | None, lpips_net: str = LPIPS_NET, warn: Callable[[str], None] | None = None) -> list[str]:
     """``--metrics`` (comma-separated names or ``all``; default all) -> the metrics to compute,
     in the registry's order.
 
@@ -81,7 +82,7 @@ def temporal_names() -> str:
     return ", ".join(registry.names("temporal"))
 
 
-def settings_for(metrics: list[str], lpips_net: str = "alex", device: str = "cpu") -> dict:
+def settings_for(metrics: list[str], lpips_net: str = LPIPS_NET, device: str = "cpu") -> dict:
     """How each metric was computed (written into every report): each metric's
     ``settings`` under its name, in the registry's order."""
     s: dict = {"metrics": list(metrics), "device": str(device), "rgb_scale": "8-bit (data range 255)"}
@@ -93,7 +94,7 @@ def settings_for(metrics: list[str], lpips_net: str = "alex", device: str = "cpu
     return s
 
 
-def load_models(metrics: list[str], device: torch.device | str = "cpu", lpips_net: str = "alex") -> dict:
+def load_models(metrics: list[str], device: torch.device | str = "cpu", lpips_net: str = LPIPS_NET) -> dict:
     """The model objects the metrics need (their ``load`` hook): ``{metric: model}``,
     built once per run and shared by every :class:`Scorer`."""
     options = metric_options(lpips_net)
@@ -306,7 +307,8 @@ def pair_batches(ref_frames: Iterable, cand_frames: Iterable, batch_size: int, r
 
 
 def compare(reference: str | os.PathLike, candidate: str | os.PathLike, metrics: str | None = None,
-            resize: bool = False, device: str = "auto", lpips_net: str = "alex", batch_size: int = 8,
+            resize: bool = False, device: str = DEVICE, lpips_net: str = LPIPS_NET,
+            batch_size: int = BATCH_SIZE,
             warn: Callable[[str], None] | None = None) -> dict:
     """Score CANDIDATE against REFERENCE frame by frame (``vidcolor metrics``).
 
