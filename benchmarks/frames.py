@@ -109,13 +109,14 @@ def pure_decode_fps(path: Path, rgb: bool = True) -> tuple[int, float]:
 def select_fps(path: Path) -> tuple[int, float]:
     """Frames kept and frames/s of vidcolor's source + selection, nothing written."""
     from vidcolor.frames import ExtractOptions
-    from vidcolor.frames.extract import _prefetch, open_selection
+    from vidcolor.frames.extract import open_selection
+    from vidcolor.streams import Prefetch
 
     t = time.perf_counter()
     n = kept = 0
     src, sel = open_selection(path, ExtractOptions())
-    with src:
-        for f in _prefetch(src):
+    with src, Prefetch(src, depth=4) as frames:
+        for f in frames:
             n += 1
             kept += sel.offer(f) is not None
     return kept, n / (time.perf_counter() - t)
