@@ -222,7 +222,13 @@ class VideoSink(Sink):
         self.stream.time_base = self.time_base
         self._audio: list[tuple] = []
         if audio_from is not None:
-            self._setup_audio(Path(audio_from))
+            try:
+                self._setup_audio(Path(audio_from))
+            except BaseException as e:
+                self._cleanup()                 # no temporary file outlives a failed constructor
+                if isinstance(e, av.FFmpegError):
+                    raise InputError(f"cannot copy the audio of {audio_from}: {e.strerror or e}") from None
+                raise
         self._next_pts = 0
         self._durations: dict[int, int] = {}
         self.frames_written = 0
