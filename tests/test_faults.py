@@ -429,3 +429,18 @@ def test_frames_arrays_are_not_needed_by_sinks_for_timing():
                                                                make_rgb=lambda: None))
         sink.abort()
         assert os.listdir(d) == []
+
+
+def test_a_multi_line_library_error_is_still_one_line(cli_args, monkeypatch):
+    """torch's out-of-memory messages span several lines: the run still prints one, with the hint."""
+    src, out_dir, out, args = cli_args
+
+    class OOM(BombColorizer):
+        def forward(self, l_norm, **extras):
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB.\n"
+                                              "GPU 0 has a total capacity of 79.1 GiB\nof which 1.2 GiB is free.")
+
+    monkeypatch.setattr(P, "load_model", lambda *a, **kw: OOM(0))
+    line = run_cli(args, src, out_dir)
+    assert "CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity" in line
+    assert line.endswith("out of memory at 2 frames per batch: try a smaller --batch-size or --device cpu")

@@ -35,7 +35,8 @@ class _Group(click.Group):
         except Exception as e:  # noqa: BLE001 - a bug must still end with one line, not a traceback
             if os.environ.get("VIDCOLOR_DEBUG"):
                 raise
-            click.echo(f"vidcolor: error: unexpected {type(e).__name__}: {e} (a bug: please report it, "
+            msg = " ".join(str(e).split())[:300]
+            click.echo(f"vidcolor: error: unexpected {type(e).__name__}: {msg} (a bug: please report it, "
                        "with the output of the same command run with VIDCOLOR_DEBUG=1)", err=True)
             ctx.exit(1)
 

@@ -280,14 +280,18 @@ class Stream(Protocol):
     def hold_batches(self, n: int) -> None: ...
 
 
-def _cause(e: BaseException) -> str:
-    return f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+def _cause(e: BaseException, limit: int = 300) -> str:
+    """``Type: message`` on one line (library messages can span many lines), shortened."""
+    msg = " ".join(str(e).split())
+    if len(msg) > limit:
+        msg = msg[: limit - 3] + "..."
+    return f"{type(e).__name__}: {msg}" if msg else type(e).__name__
 
 
 def _model_failed(e: Exception, batch: list, source: Source) -> StageError:
     frames = f"frames {batch[0].index}-{batch[-1].index}" if len(batch) > 1 else f"frame {batch[0].index}"
     hint = ""
-    if isinstance(e, torch.OutOfMemoryError) or "out of memory" in str(e).lower():
+    if isinstance(e, torch.cuda.OutOfMemoryError) or "out of memory" in str(e).lower():
         hint = f"; out of memory at {len(batch)} frames per batch: try a smaller --batch-size or --device cpu"
     return StageError(f"colorizing {frames} of {source.path} failed: {_cause(e)}{hint}")
 
