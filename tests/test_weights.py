@@ -107,3 +107,19 @@ def test_loading_is_tensors_only(tmp_path):
     torch.save({"x": torch.zeros(1), "evil": Payload()}, p)
     with pytest.raises(WeightsError, match="could run code"):
         W.load_state_dict(p)
+
+
+@pytest.mark.parametrize("wrap", ["fastai", "basicsr", "vidcolor", "bare"])
+def test_release_wrappers_and_the_slice_builtin(tmp_path, wrap):
+    """fastai's Learner.save writes {'model': sd, 'opt': ...} (its optimizer state may hold a
+    Python slice, which weights_only=True alone refuses); DDColor's BasicSR files {'params': sd}."""
+    sd = {"conv.weight": torch.arange(6.0).reshape(2, 3), "conv.bias": torch.ones(2)}
+    obj = {"fastai": {"model": sd, "opt": {"state": {}, "hypers": [{"lr": slice(1e-4, 1e-3)}]}},
+           "basicsr": {"params": sd}, "vidcolor": {"state_dict": sd, "meta": {"step": 3}}, "bare": sd}[wrap]
+    p = tmp_path / "w.pth"
+    torch.save(obj, p)
+    if wrap == "fastai":
+        with pytest.raises(Exception, match="slice"):
+            torch.load(p, weights_only=True)               # what the allow-list is for
+    got = W.load_state_dict(p)
+    assert got.keys() == sd.keys() and all(torch.equal(got[k], sd[k]) for k in sd)

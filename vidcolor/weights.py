@@ -164,11 +164,18 @@ def download(name: str, url: str | None = None, dest_dir: Path | None = None,
     return final
 
 
+#: where releases keep the state dict: vidcolor's own and fastai's ``Learner.save``
+#: (``{"model": ..., "opt": ...}``), DDColor's BasicSR files (``{"params": ...}``)
+STATE_DICT_KEYS = ("state_dict", "model", "params")
+#: plain builtins allowed beside tensors (fastai's optimizer state may hold a ``slice``):
+#: data, never code; everything else is still refused by ``weights_only=True``
+SAFE_BUILTINS = (slice,)
+
+
 def load_state_dict(path: str | os.PathLike) -> dict:
     """Read a checkpoint safely (tensors only) and return its state dict.
 
-    Accepts a bare state dict or a dict holding one under ``state_dict``/``model``
-    (vidcolor's own checkpoints).
+    Accepts a bare state dict or a dict holding one under one of :data:`STATE_DICT_KEYS`.
     """
     import pickle
 
@@ -178,7 +185,8 @@ def load_state_dict(path: str | os.PathLike) -> dict:
     if not path.is_file():
         raise WeightsError(f"weights file not found: {path}")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with torch.serialization.safe_globals(list(SAFE_BUILTINS)):
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         msg = str(e)
         if "Unsupported global" in msg or "GLOBAL" in msg:
@@ -190,7 +198,7 @@ def load_state_dict(path: str | os.PathLike) -> dict:
     except Exception as e:  # noqa: BLE001 - torch raises many kinds for junk files
         raise WeightsError(f"{path} is not a readable PyTorch checkpoint ({type(e).__name__}: {str(e)[:120]})") from None
     if isinstance(obj, dict):
-        for key in ("state_dict", "model"):
+        for key in STATE_DICT_KEYS:
             if key in obj and isinstance(obj[key], dict):
                 obj = obj[key]
                 break
