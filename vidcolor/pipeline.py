@@ -367,7 +367,6 @@ def run(source: Source, sink: Sink, engine: Stream, batch_size: int = options.BA
             raise StageError(f"finishing {sink.final} failed: {_cause(e)}") from e
         stats.add("encode", time.perf_counter() - t0)
     except BaseException:
-        decoded.close()
         encoder.abort()
         sink.abort()
         raise

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ..errors import InputError
-from ..media.files import atomic_path, write_text
+from ..media.files import atomic_path
 
 MANIFEST = "manifest.jsonl"          # per source folder, and the merged one at the top of -o
 MANIFEST_CSV = "manifest.csv"
@@ -39,7 +39,10 @@ def timecode(seconds: float) -> str:
 
 def write_jsonl(path: Path, rows: Iterable[dict]) -> Path:
     """Write rows as JSON Lines (UTF-8), atomically."""
-    return write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:     # streamed: manifests can be long
+        for r in rows:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    return path
 
 
 def read_jsonl(path: Path) -> list[dict]:

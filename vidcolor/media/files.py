@@ -86,6 +86,13 @@ def describe_os_error(e: BaseException, path: str | os.PathLike) -> str:
     return f"cannot write {path}: {reason}"
 
 
+def _existing_ancestor(path: Path) -> Path:
+    """``path`` itself if it exists, else its nearest existing parent."""
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
 def make_folder(folder: str | os.PathLike, for_: str | os.PathLike | None = None) -> Path:
     """Create ``folder`` and its missing parents (OutputError naming ``for_``, the output
     they are made for, when they cannot be)."""
@@ -93,9 +100,7 @@ def make_folder(folder: str | os.PathLike, for_: str | os.PathLike | None = None
     if folder.is_dir():
         return folder
     what = for_ if for_ is not None else folder
-    probe = folder
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
+    probe = _existing_ancestor(folder)
     if probe.exists() and not probe.is_dir():
         raise OutputError(f"cannot write {what}: {probe} is a file, not a folder")
     try:
@@ -201,9 +206,7 @@ def check_output(output: str | os.PathLike, inputs: Iterable[str | os.PathLike] 
     if output.exists() and not overwrite and not report:
         if not (output.is_dir() and not any(output.iterdir())):      # an empty folder prepared by the user is fine
             raise OutputError(f"{output} already exists; pass --overwrite to replace it")
-    probe = output.parent
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
+    probe = _existing_ancestor(output.parent)
     if not probe.is_dir():
         raise OutputError(f"cannot write {output}: {probe} is a file, not a folder")
     if not os.access(probe, os.W_OK):
