@@ -1,4 +1,4 @@
-"""GPU benchmark (issue 6): 1080p H.264 in and out, ECCV16 and the compact model.
+"""GPU benchmark (issues 6, 13): 1080p H.264 in and out: ECCV16, compact, deoldify-video, ddcolor-paper-tiny.
 
 Meant for the `device` machine (one H100/H200, 16 cores, no network, no ../shared):
 what it needs travels in ``_carry/gpu/``, filled here by ``benchmarks/gpu_prepare.sh``
@@ -21,8 +21,10 @@ run; the output is libx264 CRF 18 preset medium, as ``vidcolor colorize`` writes
            no per-stage sync (pure throughput), model-only frames/s at 256x256
   compile  torch.compile'd models, bf16, batch 16
 
-ECCV16 runs with random weights (its checkpoint is not available offline; speed does
-not depend on the weights); compact with its shipped weights. A time budget skips the
+ECCV16, deoldify-video and ddcolor-paper-tiny run with random weights (their checkpoints are
+not available offline; speed does not depend on the weights); compact with its shipped
+weights. The two release models run their release's host-side pre/post-processing (PIL /
+OpenCV per frame), so their ratio to transcode-only says how much of that the GPU hides. A time budget skips the
 parts that would not fit in one call. Writes bench_gpu.json and bench_gpu.md to --out.
 
 CPU smoke test (the plumbing, not the figures):
@@ -85,7 +87,7 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--parts", default="stages,matrix,compile")
-    ap.add_argument("--models", default="eccv16,compact")
+    ap.add_argument("--models", default="eccv16,compact,deoldify-video,ddcolor-paper-tiny")
     ap.add_argument("--budget", type=float, default=520.0, help="seconds; parts that would not fit are skipped")
     ap.add_argument("--quick", action="store_true", help="fewer configurations")
     ap.add_argument("--out", type=Path, required=True)

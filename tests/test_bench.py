@@ -69,7 +69,10 @@ def test_cli_bench_json(clips, tmp_path):
     assert r.exit_code == 0, r.output
     rep = json.loads(j.read_text())
     assert len(rep["results"]) == 1 and rep["results"][0]["frames"] == 12
-    assert "| noaudio.mp4 | tiny b8 |" in r.output
+    p = rep["results"][0]["precision"]                 # what --precision auto picked on this CPU, and why
+    assert p["chosen"] in ("fp32", "bf16 + channels_last") and p["reason"].startswith("auto: the CPU has")
+    assert f"| noaudio.mp4 | tiny b8 ({p['chosen']}: {p['reason']}) |" in r.output
+    assert "native CPU bf16:" in r.output
 
 
 def test_bound_by_names_the_busiest_thread():

@@ -27,18 +27,76 @@ def model():
     return create_model("compact").eval()
 
 
-def test_resolve_precision_on_cpu():
+def test_resolve_precision_on_cpu(monkeypatch):
+    import vidcolor.pipeline as P
     cpu = torch.device("cpu")
-    assert resolve_precision("auto", cpu) is None and resolve_precision("fp32", cpu) is None
+    assert resolve_precision("fp32", cpu) is None
     assert resolve_precision("bf16", cpu) is torch.bfloat16 and resolve_precision("fp16", cpu) is torch.float16
     with pytest.raises(OptionError, match="--precision"):
         resolve_precision("int8", cpu)
+    # auto follows the CPU's capability, never the model
+    monkeypatch.setattr(P, "cpu_bf16", lambda: (True, "AMX and AVX512-BF16"))
+    c = P.choose_precision("auto", cpu)
+    assert (c.dtype, c.channels_last, c.label) == (torch.bfloat16, True, "bf16 + channels_last")
+    assert "AMX" in c.reason
+    assert P.choose_precision("auto", cpu, channels_last=False).label == "bf16"
+    monkeypatch.setattr(P, "cpu_bf16", lambda: (False, ""))
+    c = P.choose_precision("auto", cpu)
+    assert (c.dtype, c.channels_last, c.label) == (None, False, "fp32") and "neither AMX nor AVX512-BF16" in c.reason
+    assert P.choose_precision("bf16", cpu).channels_last       # bf16 on the CPU: NHWC by default
+
+
+def test_cpu_bf16_detection_agrees_with_the_cpu_flags():
+    from pathlib import Path
+    from vidcolor.pipeline import cpu_bf16
+    info = Path("/proc/cpuinfo")
+    if not info.exists():
+        pytest.skip("no /proc/cpuinfo")
+    flags = set(info.read_text().split())
+    ok, what = cpu_bf16()
+    assert ok == bool({"amx_bf16", "avx512_bf16"} & flags)
+    assert ("AMX" in what) == ("amx_bf16" in flags)
+
+
+class _OOMAbove(torch.nn.Module):
+    """Wraps a colorizer; a call with more than ``limit`` frames raises torch's OutOfMemoryError."""
+
+    def __init__(self, inner, limit: int):
+        super().__init__()
+        self.inner, self.limit, self.calls = inner, limit, []
+        self.name, self.input_size = inner.name, inner.input_size
+
+    def check_size(self, size):
+        return size
+
+    def forward(self, x):
+        self.calls.append(x.shape[0])
+        if x.shape[0] > self.limit:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return self.inner(x)
+
+
+def test_out_of_memory_halves_the_batch_and_loses_nothing(model, frames):
+    ref = Engine(model, "cpu", size=64, precision="fp32")(frames)
+    wrapped = _OOMAbove(model, limit=2)
+    notes = []
+    eng = Engine(wrapped, "cpu", size=64, precision="fp32", notify=notes.append)
+    out = eng(frames)                                 # 6 frames: 6 fails, 3 fails, then 2 + 2 + 2
+    assert np.array_equal(out, ref)                   # every frame colorized, none gray, none dropped
+    assert wrapped.calls == [6, 3, 2, 2, 2]
+    assert notes == ["out of memory at 6 frames per model call; continuing with 3",
+                     "out of memory at 3 frames per model call; continuing with 2"]
+    wrapped.calls.clear()
+    assert np.array_equal(eng(frames), ref) and max(wrapped.calls) <= 2   # the smaller size is kept
+    # at one frame the error stands (the run then fails with its one-line message)
+    with pytest.raises(torch.OutOfMemoryError):
+        Engine(_OOMAbove(model, limit=0), "cpu", size=64, precision="fp32", notify=notes.append)(frames)
 
 
 def test_bf16_close_to_fp32(model, frames):
-    ref = Engine(model, "cpu", size=64)(frames)
+    ref = Engine(model, "cpu", size=64, precision="fp32")(frames)
     L = torch.rand(2, 1, 64, 64) * 100
-    ab32 = Engine(model, "cpu", size=64).predict_ab(L)
+    ab32 = Engine(model, "cpu", size=64, precision="fp32").predict_ab(L)
     ab16 = Engine(model, "cpu", size=64, precision="bf16").predict_ab(L)
     assert ab16.dtype == torch.float32
     # bf16 keeps ~3 significant digits: ab (Lab units, |ab| up to ~100) within a couple of units

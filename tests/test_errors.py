@@ -133,7 +133,7 @@ def test_missing_weights(clips, tmp_path, monkeypatch):
 def test_weights_of_another_architecture(clips, tmp_path, tiny_weights):
     fails_cleanly(["colorize", str(clips["mp4_aac"]), "-o", str(tmp_path / "o.mp4"), "--model", "eccv16",
                    "--weights", str(tiny_weights)], tmp_path / "o.mp4", [tiny_weights],
-                  match="does not fit the 'eccv16' architecture")
+                  match="is a checkpoint of 'tiny', not of 'eccv16': use --model tiny")
 
 
 def test_weights_that_are_not_a_checkpoint(clips, tmp_path):

@@ -97,8 +97,13 @@ def test_official_checkpoint_loads_strictly(tmp_path, name, official, counters):
 def test_wrong_architecture_is_refused(tmp_path):
     p = tmp_path / "sig.pth"
     torch.save(fake_checkpoint(siggraph17_official()), p)
-    with pytest.raises(WeightsError, match=r"does not fit the 'eccv16' architecture.*--model"):
+    with pytest.raises(WeightsError, match=r"is a checkpoint of 'siggraph17', not of 'eccv16': use --model siggraph17"):
         load_model("eccv16", weights=p)
+    junk = tmp_path / "junk.pth"                     # fits no model: the keys are listed
+    torch.save({"conv.weight": torch.zeros(2, 1, 1, 1)}, junk)
+    with pytest.raises(WeightsError, match=r"does not fit the 'eccv16' architecture \(missing .*unexpected conv.weight"
+                                           r"\) nor any other vidcolor model"):
+        load_model("eccv16", weights=junk)
 
 
 def test_eccv16_normalization_matches_reference():

@@ -30,7 +30,7 @@ from .color import host_rgb_to_lab
 from .evaluate import evaluate, format_markdown
 from .media import open_sink, open_source
 from .models import create_model, load_model
-from .pipeline import STAGES, Engine, Pending, Stats, resolve_device, run
+from .pipeline import STAGES, Engine, Pending, Stats, cpu_bf16, resolve_device, run
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class Config:
     device: str = options.DEVICE
     temporal: str = options.EVAL_TEMPORAL
     precision: str = options.PRECISION  # auto | fp32 | fp16 | bf16 (autocast of the model)
-    channels_last: bool = False
+    channels_last: bool | None = None   # None: as --precision decides (on for CPU bf16)
     compile: bool = False      # torch.compile the model
 
     @property
@@ -125,7 +125,9 @@ def machine_info() -> dict:
                f"{torch.cuda.get_device_properties(0).total_memory / 2**30:.0f} GiB)")
     libs = getattr(av, "library_versions", {})
     ffmpeg = ".".join(map(str, libs.get("libavcodec", ()))) if libs else "?"
+    bf16, what = cpu_bf16()
     return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "gpu": gpu,
+            "cpu_bf16": what if bf16 else "none (no AMX, no AVX512-BF16)",
             "torch": torch.__version__, "pyav": av.__version__, "libavcodec": ffmpeg,
             "python": platform.python_version(), "platform": platform.platform()}
 
@@ -222,7 +224,7 @@ def benchmark(inputs: list[str | os.PathLike], models: list[str], batch_sizes: l
               random_weights: bool = False, weights: str | None = None, baseline: bool = True,
               codec: str = options.CODEC, crf: int = options.CRF, preset: str = options.PRESET,
               quality: bool | None = None, progress=None,
-              precisions: list[str] = (options.PRECISION,), channels_last: list[bool] = (False,), compile: list[bool] = (False,),
+              precisions: list[str] = (options.PRECISION,), channels_last: list[bool | None] = (None,), compile: list[bool] = (False,),
               stage_timing: bool = True, model_only: bool = True) -> dict:
     """Run every configuration on every input; returns the JSON-ready report.
 
@@ -272,6 +274,9 @@ def benchmark(inputs: list[str | os.PathLike], models: list[str], batch_sizes: l
                     runs.append(_one_run(inp, cfg, engine, Path(tmp) / f"out{ext}", codec, crf, preset,
                                          stage_timing))
                 row = {"input": str(inp), "config": asdict(cfg), "label": cfg.label, **_summarize(runs)}
+                if engine is not None:
+                    row["precision"] = {"chosen": engine.precision_choice.label,
+                                        "reason": engine.precision_choice.reason}
                 if engine is not None and model_only:
                     row["model_only_fps"] = model_fps(engine, cfg.batch_size)
                 report["results"].append(row)
@@ -328,7 +333,8 @@ def _add_ratios(report: dict) -> None:
 
 def to_markdown(report: dict) -> str:
     m = report["machine"]
-    lines = [f"Machine: {m['cpu']}, {m['cores']} cores ({m['torch_threads']} torch threads), GPU: {m['gpu'] or 'none'}; "
+    lines = [f"Machine: {m['cpu']}, {m['cores']} cores ({m['torch_threads']} torch threads), "
+             f"native CPU bf16: {m.get('cpu_bf16', '?')}, GPU: {m['gpu'] or 'none'}; "
              f"torch {m['torch']}, PyAV {m['pyav']} (libavcodec {m['libavcodec']}), Python {m['python']}",
              f"Settings: {report['settings']}", "",
              "| input | config | frames | frames/s (median, min-max) | vs transcode | bound by | model-only fps | "
@@ -340,7 +346,10 @@ def to_markdown(report: dict) -> str:
         ratio = f"{r['fps_vs_transcode']:.2f}x" if "fps_vs_transcode" in r else "-"
         gpu = f"{r['peak_gpu_mb']:.0f}" if r.get("peak_gpu_mb") else "-"
         mo = f"{r['model_only_fps']:.1f}" if "model_only_fps" in r else "-"
-        lines.append(f"| {Path(r['input']).name} | {r['label']} | {r['frames']} | {f['median']:.2f} "
+        label = r["label"]
+        if "precision" in r and r["config"]["precision"] == "auto":
+            label += f" ({r['precision']['chosen']}: {r['precision']['reason']})"
+        lines.append(f"| {Path(r['input']).name} | {label} | {r['frames']} | {f['median']:.2f} "
                      f"({f['min']:.2f}-{f['max']:.2f}) | {ratio} | {r['bound_by']} | {mo} | {st} | "
                      f"{r['peak_rss_mb']:.0f} | {gpu} |")
     for inp, q in report.get("quality", {}).items():

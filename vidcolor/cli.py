@@ -102,9 +102,13 @@ def colorize_options(f):
         click.option("--device", default=O.DEVICE, show_default=True, help=_DEVICE_HELP),
         click.option("--size", type=int, default=O.SIZE,
                      help=_SIZE_HELP + " The predicted color is upsampled to full size."),
+        click.option("--render-factor", type=int, default=None,
+                     help="DeOldify models: render at a square of 16 x N (release defaults: 35 for "
+                          "deoldify-artistic/-stable, 21 for deoldify-video); higher = more detail, slower."),
         click.option("--precision", type=click.Choice(O.PRECISIONS), default=O.PRECISION,
                      show_default=True,
-                     help="Model arithmetic: auto = bf16 (fp16 on older GPUs) on a GPU, fp32 on the CPU. "
+                     help="Model arithmetic: auto = bf16 (fp16 on older GPUs) on a GPU; on the CPU bf16 + "
+                          "channels_last when it runs bf16 natively (AMX or AVX512-BF16), else fp32. "
                           "Color conversions are always fp32."),
     ]
     for o in reversed(opts):
@@ -129,8 +133,8 @@ def colorize_options(f):
               help=f"Scene-cut threshold (mean |dL| in L units, default {O.SCENE_THRESHOLD:g}); a cut resets the smoothing.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
-def colorize(input, output, model, weights, batch_size, device, size, precision, crf, preset, codec, fps,
-             temporal, temporal_strength, scene_threshold, overwrite, quiet):
+def colorize(input, output, model, weights, batch_size, device, size, render_factor, precision, crf, preset, codec,
+             fps, temporal, temporal_strength, scene_threshold, overwrite, quiet):
     """Colorize INPUT (video, image folder/glob, or photo) into OUTPUT.
 
     Audio streams are copied untouched, frame timestamps and rate are kept; the
@@ -142,7 +146,7 @@ def colorize(input, output, model, weights, batch_size, device, size, precision,
     res = colorize_video(input, output, model=model, weights=weights, batch_size=batch_size, device=device,
                          size=size, precision=precision, crf=crf, preset=preset, codec=codec, fps=fps,
                          overwrite=overwrite, quiet=quiet, temporal=temporal, temporal_strength=temporal_strength,
-                         scene_threshold=scene_threshold, notify=_notify)
+                         scene_threshold=scene_threshold, render_factor=render_factor, notify=_notify)
     if not quiet:
         click.echo(f"{res.output}: {res.frames} frames in {res.seconds:.1f} s ({res.fps:.1f} frames/s)", err=True)
 
@@ -162,14 +166,27 @@ def weights_list():
 
     for info in available():
         if info.weights is None:
-            click.echo(f"{info.name:12s} (no default weights)  {info.description}")
+            click.echo(f"{info.name:20s} (no default weights)  {info.description}")
             continue
         spec = W.get_spec(info.weights)
         found = W.find(spec)
         state = f"present  {found}" if found else f"missing  {W.cached_path(spec)}"
-        where = "shipped" if spec.url is None else f"{(spec.size or 0) / 1e6:.0f} MB"
-        click.echo(f"{info.name:12s} {state}  [{where}, {spec.license}]")
-        click.echo(f"{'':12s} {info.description}")
+        size = f"{spec.size / 1e6:.0f} MB" if spec.size else "size unpublished"
+        where = f"shipped, {size}" if spec.url is None else size
+        click.echo(f"{info.name:20s} {state}  [{where}, {spec.license}]")
+        click.echo(f"{'':20s} {info.description}")
+    click.echo("\nDownload with `vidcolor weights download NAME`; a model's card: `vidcolor weights card NAME`.")
+
+
+@weights.command("card")
+@click.argument("name")
+def weights_card(name):
+    """Print the model card of NAME: source, license, training data, preprocessing, speed."""
+    from . import weights as W
+    from .models import get_info
+
+    get_info(name)
+    click.echo(W.card(name).rstrip())
 
 
 @weights.command("download")
@@ -387,7 +404,7 @@ def bench_cmd(inputs, models, batch_sizes, size, device, temporals, repeats, ran
                        random_weights=random_weights, weights=weights, baseline=not no_baseline, codec=codec,
                        crf=crf, preset=preset, quality=quality, progress=None if quiet else _notify,
                        precisions=list(precisions) or [O.PRECISION],
-                       channels_last=[False, True] if channels_last else [False],
+                       channels_last=[False, True] if channels_last else [None],
                        compile=[False, True] if compile_ else [False], stage_timing=stage_timing,
                        model_only=model_only)
     md = to_markdown(report)

@@ -24,7 +24,8 @@ from . import color, options
 from . import temporal as _temporal
 from .errors import OptionError, StageError, VidcolorError
 from .media import Sink, Source, check_output, iter_batches, open_sink, open_source
-from .models import Colorizer, load_model
+from .models import Colorizer, get_info, load_model
+from .models.base import ReleaseColorizer
 from .streams import Drain, Prefetch
 
 STAGES = ("decode", "prepare", "model", "temporal", "compose", "encode")
@@ -56,21 +57,83 @@ class Stats:
         return self.frames / self.wall if self.wall else 0.0
 
 
-def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
-    """``--precision`` -> the autocast dtype of the model, or None for plain fp32.
+def cpu_bf16() -> tuple[bool, str]:
+    """Whether this CPU runs bfloat16 natively (AMX-BF16 or AVX512-BF16), and which it has.
 
-    ``auto`` is bf16 on a GPU that has it (fp16 on older ones) and fp32 on the CPU.
-    Only the model runs in reduced precision: color conversions stay fp32.
+    Asked of torch's own CPU feature detection (``torch.cpu._is_amx_tile_supported`` /
+    ``_is_avx512_bf16_supported``, what oneDNN dispatches on), else of the kernel's CPU flags.
+    Without them bf16 is emulated and far slower than fp32.
+    """
+    checks = (("AMX", getattr(torch.cpu, "_is_amx_tile_supported", None)),
+              ("AVX512-BF16", getattr(torch.cpu, "_is_avx512_bf16_supported", None)))
+    if all(f is not None for _, f in checks):
+        found = [name for name, f in checks if f()]
+    else:  # older torch: the kernel's flags (Linux)
+        try:
+            flags = set(Path("/proc/cpuinfo").read_text().split())
+        except OSError:
+            flags = set()
+        found = [name for name, flag in (("AMX", "amx_bf16"), ("AVX512-BF16", "avx512_bf16")) if flag in flags]
+    return bool(found), " and ".join(found)
+
+
+@dataclass(frozen=True)
+class Precision:
+    """What ``--precision`` resolved to on a device, and why (``bench`` and the machine record say it)."""
+
+    dtype: torch.dtype | None        # autocast dtype of the model; None: plain fp32
+    channels_last: bool              # run the model in NHWC memory layout
+    reason: str
+
+    @property
+    def label(self) -> str:
+        name = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.dtype]
+        return name + (" + channels_last" if self.channels_last else "")
+
+
+def choose_precision(precision: str, device: torch.device, channels_last: bool | None = None) -> Precision:
+    """``--precision`` on ``device`` -> :class:`Precision`.
+
+    ``auto``: bf16 on a GPU that has it (fp16 on older ones); on the CPU, bf16 with channels_last
+    when the CPU runs bf16 natively (:func:`cpu_bf16`: ~2.8x faster than fp32 for ECCV16 on a
+    Sapphire Rapids core), fp32 otherwise. Only the model runs in reduced precision: colour
+    conversions stay fp32. ``channels_last`` None: on for CPU bf16 (faster or equal for every
+    model, benchmarks/RESULTS.md "Model zoo"), off elsewhere.
     """
     options.check_precision(precision)
     cuda = device.type == "cuda"
+    reason = f"--precision {precision}"
     if precision == "auto":
-        if not cuda:
-            return None
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if precision == "bf16" and cuda and not torch.cuda.is_bf16_supported():
-        raise OptionError("--precision bf16: this GPU has no bfloat16; use fp16 or fp32")
-    return {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+        if cuda:
+            bf16 = torch.cuda.is_bf16_supported()
+            dtype = torch.bfloat16 if bf16 else torch.float16
+            reason = "auto: the GPU " + ("supports bf16" if bf16 else "has no bf16, fp16 instead")
+        else:
+            ok, what = cpu_bf16()
+            dtype = torch.bfloat16 if ok else None
+            reason = (f"auto: the CPU has {what} (native bf16)" if ok
+                      else "auto: the CPU has neither AMX nor AVX512-BF16 (bf16 would be emulated, slower)")
+    else:
+        if precision == "bf16" and cuda and not torch.cuda.is_bf16_supported():
+            raise OptionError("--precision bf16: this GPU has no bfloat16; use fp16 or fp32")
+        dtype = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+    if channels_last is None:
+        channels_last = not cuda and dtype == torch.bfloat16
+    return Precision(dtype, bool(channels_last), reason)
+
+
+def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
+    """``--precision`` -> the autocast dtype of the model, or None for plain fp32 (see
+    :func:`choose_precision`)."""
+    return choose_precision(precision, device).dtype
+
+
+def is_oom(e: BaseException) -> bool:
+    """An out-of-memory error of torch (CUDA's, or an allocation the CPU allocator refused)."""
+    if isinstance(e, getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)):
+        return True
+    msg = str(e).lower()
+    return isinstance(e, RuntimeError) and ("out of memory" in msg or "can't allocate memory" in msg)
 
 
 class _HostRing:
@@ -149,30 +212,34 @@ class Engine:
     """
 
     def __init__(self, model: Colorizer, device: torch.device | str = "cpu", size: int | None = options.SIZE,
-                 smoother=None, precision: str = options.PRECISION, channels_last: bool = False,
+                 smoother=None, precision: str = options.PRECISION, channels_last: bool | None = None,
                  compile: bool | str = False, stats: Stats | None = None, sync_timing: bool = False,
-                 host_slots: int = 6):
-        size = options.check_size(size) or model.input_size
+                 host_slots: int = 6, notify: Callable[[str], None] | None = None):
+        size = model.check_size(options.check_size(size) or model.input_size)
         self.device = torch.device(device)
-        self.amp_dtype = resolve_precision(precision, self.device)
+        self.precision_choice = choose_precision(precision, self.device, channels_last)
+        self.amp_dtype = self.precision_choice.dtype
         self.precision = precision
         self.model = model.to(self.device).eval()
-        self.channels_last = channels_last
+        self.channels_last = channels_last = self.precision_choice.channels_last
         # in place: a model shared by several engines (bench) is set to this engine's layout
         self.model = self.model.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+        self.release = isinstance(model, ReleaseColorizer)
         self.compiled = bool(compile)
-        self._net = self.model
+        self._net = self.model.forward_rgb if self.release else self.model
         if compile:
             backend = compile if isinstance(compile, str) else "inductor"
-            self._net = torch.compile(self.model, backend=backend, dynamic=False)
+            self._net = torch.compile(self._net, backend=backend, dynamic=False)
         self._static_batch: int | None = None
+        self._chunk: int | None = None           # frames per model call after an out-of-memory
+        self.notify = notify or (lambda msg: print(f"vidcolor: {msg}", file=sys.stderr))
         self.size = size
         self.smoother = smoother
         self.stats = stats or Stats()
         self.sync_timing = sync_timing and self.device.type == "cuda"
         cuda = self.device.type == "cuda"
-        self._ring_in = _HostRing(host_slots) if cuda else None
-        self._ring_out = _HostRing(host_slots) if cuda else None
+        self._ring_in = _HostRing(host_slots) if cuda and not self.release else None
+        self._ring_out = _HostRing(host_slots) if cuda and not self.release else None
 
     def _tick(self, stage: str, t0: float) -> float:
         if self.sync_timing:
@@ -181,11 +248,9 @@ class Engine:
         self.stats.add(stage, t - t0)
         return t
 
-    def predict_ab(self, L_small: torch.Tensor) -> torch.Tensor:
-        """L (N1HW, 0..100, at the model's size) -> ab (N2HW float32, same size): the
-        model alone, with this engine's precision, memory layout and compilation."""
-        n = L_small.shape[0]
-        x = color.normalize_l(L_small)
+    def _call_net(self, x: torch.Tensor) -> torch.Tensor:
+        """The network on one chunk, with this engine's precision, layout and compilation."""
+        n = x.shape[0]
         if self.compiled:
             self._static_batch = self._static_batch or n
             if n < self._static_batch:                 # the last, short batch: no recompilation
@@ -195,11 +260,67 @@ class Engine:
         amp = (torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype is not None
                else contextlib.nullcontext())
         with amp:
-            ab = self._net(x)
-        ab = ab[:n].float()
+            out = self._net(x)
+        return out[:n].float()
+
+    def _run_net(self, x: torch.Tensor) -> torch.Tensor:
+        """The network on a batch; out of memory, the batch is halved and the rest of the run
+        keeps the smaller size (down to one frame, then the error stands). Frames are never
+        dropped or left gray."""
+        n, i, outs = x.shape[0], 0, []
+        while i < n:
+            k = min(self._chunk or n, n - i)
+            try:
+                outs.append(self._call_net(x[i:i + k]))
+            except Exception as e:  # noqa: BLE001 - only out-of-memory is retried
+                if not is_oom(e) or k == 1:
+                    if is_oom(e):
+                        self._chunk = 1
+                    raise
+                self._chunk = (k + 1) // 2
+                if self.device.type == "cuda":
+                    torch.cuda.empty_cache()
+                self.notify(f"out of memory at {k} frames per model call; continuing with {self._chunk}")
+                continue
+            i += k
+        return outs[0] if len(outs) == 1 else torch.cat(outs)
+
+    def predict_ab(self, L_small: torch.Tensor) -> torch.Tensor:
+        """L (N1HW, 0..100, at the model's size) -> ab (N2HW float32, same size): the
+        model alone, with this engine's precision, memory layout and compilation."""
+        if self.release:                               # through the gray RGB of L (bench's model timing)
+            amp = (torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype is not None
+                   else contextlib.nullcontext())
+            with amp:
+                ab = self.model(color.normalize_l(L_small)).float()
+        else:
+            ab = self._run_net(color.normalize_l(L_small))
         if ab.shape[-2:] != L_small.shape[-2:]:
             ab = color.resize(ab, tuple(L_small.shape[-2:]))
         return ab.contiguous()
+
+    @torch.inference_mode()
+    def _submit_release(self, frames) -> Pending:
+        """A :class:`ReleaseColorizer`: the release's own pre/post-processing around the network
+        (uint16 frames are rounded to uint8 for it and scaled back: the releases are 8-bit)."""
+        t = time.perf_counter()
+        frames = np.stack(frames) if isinstance(frames, list) else np.asarray(frames)
+        host_dtype = frames.dtype
+        if host_dtype != np.uint8:
+            frames = ((frames.astype(np.uint32) + 128) // 257).astype(np.uint8)
+        x = self.model.prepare(frames, self.size).to(self.device, non_blocking=True)
+        t = self._tick("prepare", t)
+        out = self._run_net(x)
+        t = self._tick("model", t)
+        if self.smoother is not None:
+            L, ab = self.model.to_lab(out, x)
+            out = self.model.from_lab(out, x, L, self.smoother(ab, L))
+            t = self._tick("temporal", t)
+        res = self.model.finish(frames, out)
+        if host_dtype != np.uint8:
+            res = res.astype(host_dtype) * 257
+        self._tick("compose", t)
+        return Pending(res)
 
     def _to_device(self, frames) -> torch.Tensor:
         """Host frames (an NHWC array or a list of HWC arrays) -> NHWC on the GPU, through a
@@ -220,6 +341,8 @@ class Engine:
     def submit(self, frames) -> Pending:
         """Colorize a batch (NHWC array, or a list of same-size HWC arrays) without
         waiting for the GPU; ``.result()`` of the returned :class:`Pending` gives it."""
+        if self.release:
+            return self._submit_release(frames)
         t = time.perf_counter()
         host_dtype = frames[0].dtype
         on_cpu = self.device.type == "cpu"
@@ -288,11 +411,14 @@ def _cause(e: BaseException, limit: int = 300) -> str:
     return f"{type(e).__name__}: {msg}" if msg else type(e).__name__
 
 
-def _model_failed(e: Exception, batch: list, source: Source) -> StageError:
+def _model_failed(e: Exception, batch: list, source: Source, engine: Stream) -> StageError:
     frames = f"frames {batch[0].index}-{batch[-1].index}" if len(batch) > 1 else f"frame {batch[0].index}"
     hint = ""
-    if isinstance(e, torch.cuda.OutOfMemoryError) or "out of memory" in str(e).lower():
-        hint = f"; out of memory at {len(batch)} frames per batch: try a smaller --batch-size or --device cpu"
+    if is_oom(e):
+        if getattr(engine, "_chunk", None) == 1:        # the model call was already halved down to one frame
+            hint = "; out of memory even at 1 frame per model call: try a smaller --size or --device cpu"
+        else:
+            hint = f"; out of memory at {len(batch)} frames per batch: try a smaller --batch-size or --device cpu"
     return StageError(f"colorizing {frames} of {source.path} failed: {_cause(e)}{hint}")
 
 
@@ -351,7 +477,7 @@ def run(source: Source, sink: Sink, engine: Stream, batch_size: int = options.BA
             except VidcolorError:
                 raise
             except Exception as e:  # noqa: BLE001
-                raise _model_failed(e, batch, source) from e
+                raise _model_failed(e, batch, source, engine) from e
             encoder.put((out, batch))
             stats.frames += len(batch)
             bar.update(len(batch))
@@ -377,21 +503,36 @@ def run(source: Source, sink: Sink, engine: Stream, batch_size: int = options.BA
     return stats
 
 
+def size_from_render_factor(model: str | Colorizer, size: int | None, render_factor: int | None) -> int | None:
+    """``--render-factor N`` -> ``--size`` (``render_base * N``, DeOldify's 16 N); an OptionError
+    for a model that has no render factor, or with ``--size`` too."""
+    if render_factor is None:
+        return size
+    name = model if isinstance(model, str) else model.name
+    base = getattr(model if isinstance(model, torch.nn.Module) else get_info(model).factory, "render_base", None)
+    if base is None:
+        raise OptionError(f"--render-factor is DeOldify's setting; '{name}' takes --size instead")
+    if size is not None:
+        raise OptionError("give --render-factor or --size, not both (--size = 16 x --render-factor)")
+    return base * options.check_int("--render-factor", render_factor, 2)
+
+
 def colorize_video(input: str | os.PathLike, output: str | os.PathLike, model: str | Colorizer = options.DEFAULT_MODEL,
                    weights: str | os.PathLike | None = None, batch_size: int = options.BATCH_SIZE,
                    device: str = options.DEVICE, size: int | None = options.SIZE, precision: str = options.PRECISION,
                    crf: int | None = options.CRF, preset: str | None = options.PRESET, codec: str = options.CODEC,
                    fps: float | None = None, overwrite: bool = False, quiet: bool = False,
                    temporal: str = options.TEMPORAL, temporal_strength: float | None = None,
-                   scene_threshold: float | None = None,
+                   scene_threshold: float | None = None, render_factor: int | None = None,
                    pretrained: bool = True, on_batch: Callable[[int], None] | None = None,
                    notify: Callable[[str], None] | None = None, stats: Stats | None = None) -> Result:
     """Colorize a video, an image sequence or a photo into ``output``.
 
     The output is written under a temporary name and appears under ``output``
     only when the run completes; the input is never modified; missing folders of
-    ``output`` are created. ``size`` None: the model's own input size. Returns the
-    output path, the frame count, wall seconds and per-stage timings.
+    ``output`` are created. ``size`` None: the model's own input size; ``render_factor``
+    (DeOldify's own unit, the release default when None): ``size = 16 * render_factor``.
+    Returns the output path, the frame count, wall seconds and per-stage timings.
     """
     input, output = Path(input), Path(output)
     options.check_batch_size(batch_size)
@@ -399,6 +540,7 @@ def colorize_video(input: str | os.PathLike, output: str | os.PathLike, model: s
     options.check_codec(codec)
     options.check_size(size)
     options.check_precision(precision)
+    size = size_from_render_factor(model, size, render_factor)
     smoother_opts = dict(scene_threshold=scene_threshold)
     _temporal.check(temporal, temporal_strength, **smoother_opts)
     dev = resolve_device(device)
@@ -409,7 +551,7 @@ def colorize_video(input: str | os.PathLike, output: str | os.PathLike, model: s
         net = model if isinstance(model, torch.nn.Module) else load_model(model, weights=weights, device=dev,
                                                                           pretrained=pretrained)
         smoother = _temporal.make_smoother(temporal, temporal_strength, **smoother_opts)
-        engine = Engine(net, dev, size=size, smoother=smoother, precision=precision, stats=stats)
+        engine = Engine(net, dev, size=size, smoother=smoother, precision=precision, stats=stats, notify=notify)
         sink = open_sink(output, source, codec=codec, crf=crf, preset=preset, overwrite=overwrite, notify=notify)
         t0 = time.perf_counter()
         st = run(source, sink, engine, batch_size=batch_size, progress=not quiet, on_batch=on_batch)

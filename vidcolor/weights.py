@@ -37,6 +37,19 @@ class WeightSpec:
     description: str
 
 
+#: one model card per model (markdown, package data); the shipped model's card is beside its file
+CARDS_DIR = Path(__file__).resolve().parent / "cards"
+
+
+def card(name: str) -> str:
+    """The model card of ``name`` (a WeightsError when the model has none)."""
+    for p in (CARDS_DIR / f"{name}.md", SHIPPED_DIR / "README.md"):
+        if p.is_file() and (p.parent == CARDS_DIR or name == "compact"):
+            return p.read_text(encoding="utf-8")
+    have = sorted(p.stem for p in CARDS_DIR.glob("*.md")) + ["compact"]
+    raise WeightsError(f"no model card for '{name}'; cards: {', '.join(sorted(have))}")
+
+
 #: name -> spec; each model's file adds its own (:func:`vidcolor.models.register`)
 CATALOGUE: dict[str, WeightSpec] = {}
 

@@ -8,10 +8,14 @@ it was trained at, and ``forward(l_norm, **extras) -> ab``:
 
 Models that take more (user hints, a reference frame) name those extras in
 their ``forward`` signature; the pipeline passes none of them by default.
+
+A :class:`ReleaseColorizer` (DeOldify, DDColor) brings its release's own RGB pre- and
+post-processing; the engine then hands it the frames themselves (see that class).
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -31,6 +35,13 @@ def zhang_release(name: str, filename: str, sha256: str, size: int, description:
 class Colorizer(nn.Module):
     name: str = "colorizer"
     input_size: int = 256
+    #: state-dict key prefixes a checkpoint may lack (unused by colorization, e.g. a classifier
+    #: head some copies of a release drop); the model's own values fill them
+    optional_keys: tuple[str, ...] = ()
+
+    def check_size(self, size: int) -> int:
+        """``--size`` for this model (an OptionError if it cannot take it); the engine calls it."""
+        return size
 
     def forward(self, l_norm: torch.Tensor, **extras) -> torch.Tensor:  # pragma: no cover - interface
         raise NotImplementedError
@@ -58,3 +69,37 @@ def conv_relu_stack(channels: list[int], dilation: int = 1, stride_last: int = 1
     if norm:
         layers.append(nn.BatchNorm2d(channels[-1]))
     return layers
+
+
+class ReleaseColorizer(Colorizer):
+    """A colorizer that runs with its release's own pre- and post-processing.
+
+    The engine gives it the frames (NHWC uint8 RGB) instead of L, so that a frame comes out as
+    the release's own inference code would colour it:
+
+    1. :meth:`prepare` -> the network input, N3SS float32 on the host (the release's resize and
+       gray conversion, at the square side ``size``);
+    2. :meth:`forward_rgb` -> the network's raw output (on the device, in the engine's precision);
+    3. the temporal stage, if any: :meth:`to_lab` gives (L, ab) of the output at the model's
+       size, the smoother changes ab, :meth:`from_lab` puts it back into the raw output;
+    4. :meth:`finish` -> the colorized frames, NHWC uint8 at the original size (the release's
+       upsampling and luminance join).
+
+    With ``--temporal none`` steps 1, 2 and 4 are the release's pipeline, unchanged.
+    ``forward(l_norm)`` stays available (eval, bench's model-only timing) through the gray RGB of L.
+    """
+
+    def prepare(self, frames: np.ndarray, size: int) -> torch.Tensor:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def forward_rgb(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def to_lab(self, out: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # pragma: no cover
+        raise NotImplementedError
+
+    def from_lab(self, out: torch.Tensor, x: torch.Tensor, L: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:  # pragma: no cover
+        raise NotImplementedError
+
+    def finish(self, frames: np.ndarray, out: torch.Tensor) -> np.ndarray:  # pragma: no cover - interface
+        raise NotImplementedError

@@ -43,6 +43,15 @@ overhead for -T and -L, which the layout without ``head_cls`` does not.)
 Pre/post-processing (:func:`preprocess`, :func:`postprocess`) follow the official pipeline
 (``ddcolor/pipeline.py`` ``ColorizationPipeline.process``; earlier
 ``inference/colorization_pipline.py``) step by step, with OpenCV as it does.
+
+Where the release's conventions differ from vidcolor's, vidcolor follows the release (the engine
+hands this model the frames, :class:`~vidcolor.models.base.ReleaseColorizer`): Lab is OpenCV's
+float conversion (not kornia's), the input is resized with ``cv2.resize`` bilinear (no
+antialiasing), the predicted ab is upsampled with *nearest* (torch's ``F.interpolate`` default,
+as the release; vidcolor's own models use bilinear), and the output is rounded from OpenCV's
+clipped LAB2RGB. Only the temporal stage is vidcolor's: it smooths the predicted ab at the
+model's size before the upsampling (``--temporal none`` leaves the release's pipeline as it is).
+16-bit frames are rounded to 8 bits for it and scaled back.
 """
 
 from __future__ import annotations
@@ -56,8 +65,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import color
+from ..errors import OptionError
 from ..weights import WeightSpec
-from .base import Colorizer
+from .base import ReleaseColorizer
+from .registry import register
 
 # ----------------------------------------------------------------------------------------------
 # the releases
@@ -109,7 +121,7 @@ RELEASES: dict[str, tuple[str, WeightSpec]] = {
     "ddcolor-artistic": ("convnext-l", _release(
         "ddcolor-artistic", "ddcolor_artistic.pth",
         "a591ee5beedad36de703d8977e92d0c30c1eedc6453fd1b300f3b460842a23a9", 911950059,
-        "DDColor-L trained on ImageNet + artistic images, without colorfulness loss")),
+        "DDColor-L trained on ImageNet + private data with many artistic images, without colorfulness loss")),
     "ddcolor-paper-tiny": ("convnext-t", _release(
         "ddcolor-paper-tiny", "ddcolor_paper_tiny.pth",
         "81dd643904f4664c3718513e3320ae3db0c567f0d3e18398606659adee7bfc17", 220393145,
@@ -170,8 +182,11 @@ class SpectralConv2d(nn.Module):
             with torch.no_grad():
                 self._power_iteration()
         u, v = self.weight_u.clone(), self.weight_v.clone()
-        sigma = torch.dot(u, self.weight_orig.flatten(1) @ v)
-        return self.weight_orig / sigma
+        # sigma in fp32 whatever the autocast: a bf16 sigma would scale every weight by its
+        # rounding error (up to 0.4 %)
+        with torch.autocast(self.weight_orig.device.type, enabled=False):
+            sigma = torch.dot(u.float(), self.weight_orig.float().flatten(1) @ v.float())
+        return self.weight_orig / sigma.to(self.weight_orig.dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.conv2d(x, self.weight(), self.bias, padding=self.padding)
@@ -417,9 +432,11 @@ def gray_rgb_from_l(L: torch.Tensor) -> torch.Tensor:
     return v.clamp(0.0, 1.0).expand(-1, 3, -1, -1)
 
 
-class DDColor(Colorizer):
+class DDColor(ReleaseColorizer):
     name = "ddcolor"
     input_size = 512      # the size the official pipeline runs the released models at
+    #: the classifier head the Hugging Face ``pytorch_model.bin`` copies drop (unused here)
+    optional_keys = ("encoder.arch.head_cls.",)
 
     def __init__(self, encoder: str = "convnext-l", head_cls: bool = True, name: str | None = None) -> None:
         super().__init__()
@@ -449,7 +466,31 @@ class DDColor(Colorizer):
         """vidcolor's interface: ``(L - 50) / 100`` N1HW -> ab N2HW. Builds the gray RGB of L
         (what :func:`preprocess` gives, from L instead of from the resized RGB) and runs
         :meth:`forward_rgb`."""
-        return self.forward_rgb(gray_rgb_from_l(l_norm * 100.0 + 50.0))
+        return self.forward_rgb(gray_rgb_from_l(l_norm * 100.0 + 50.0).to(l_norm.dtype))
+
+    # --- the engine's interface (ReleaseColorizer): the release's own pre/post-processing ---
+
+    def check_size(self, size: int) -> int:
+        if size % 32:
+            raise OptionError(f"{self.name} needs a --size that is a multiple of 32 (got {size}; "
+                              f"the release runs at {self.input_size})")
+        return size
+
+    def prepare(self, frames: np.ndarray, size: int) -> torch.Tensor:
+        """NHWC uint8 RGB -> N3SS: :func:`preprocess` of every frame (cv2 bilinear, gray via Lab)."""
+        return torch.cat([preprocess(f, size) for f in frames])
+
+    def to_lab(self, out: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The prediction is ab already; L is that of the gray input."""
+        return color.rgb_to_l(x.float()), out.float()
+
+    def from_lab(self, out, x, L, ab):
+        return ab
+
+    def finish(self, frames: np.ndarray, out: torch.Tensor) -> np.ndarray:
+        """:func:`postprocess` of every frame: nearest ab upsampling, the original's L, rounding."""
+        out = out.detach().float().cpu()
+        return np.stack([postprocess(f, out[i]) for i, f in enumerate(frames)])
 
 
 def build(release: str) -> DDColor:
@@ -521,3 +562,24 @@ def colorize_image(model: DDColor, rgb_uint8: np.ndarray, size: int = 512) -> np
     with torch.inference_mode():
         ab = model.forward_rgb(x)
     return postprocess(rgb_uint8, ab)
+
+
+_USES = {
+    "ddcolor-paper": "DDColor-L (Kang et al. ICCV 2023, Apache-2.0): the paper's ImageNet model; "
+                     "vivid, photo-realistic colour",
+    "ddcolor-modelscope": "DDColor-L (Apache-2.0), ImageNet after BigColor's data cleaning: the authors' "
+                          "default, the most natural colour",
+    "ddcolor-artistic": "DDColor-L (Apache-2.0), ImageNet + private artistic images, no colourfulness loss: "
+                        "calmer colour, paintings and illustrations",
+    "ddcolor-paper-tiny": "DDColor-T (Apache-2.0): ConvNeXt-T, 4x fewer parameters; the fast DDColor",
+}
+
+
+def _factory(release: str):
+    def make() -> DDColor:
+        return build(release)
+    return make
+
+
+for _name, (_enc, _spec) in RELEASES.items():
+    register(_factory(_name), _USES[_name], _spec, name=_name, input_size=DDColor.input_size)

@@ -47,6 +47,15 @@ Forward quirks kept on purpose (they are what the weights were trained with):
 
 Pre/post-processing, as ``deoldify/filters.py`` (``ColorizerFilter``) and fastai do it, is the
 small pure functions at the end of this file: :func:`preprocess`, :func:`postprocess`.
+
+Where the release's conventions differ from vidcolor's, vidcolor follows the release (the engine
+hands this model the frames, :class:`~vidcolor.models.base.ReleaseColorizer`): the chroma is
+joined with the original in OpenCV's YUV (the original's Y), not in Lab; resizes are PIL's
+bilinear, not torch's; the gray input is PIL's 601 luma, not Lab L; the output is truncated to
+uint8, not rounded. Only the temporal stage is vidcolor's: it smooths the Lab ab of the
+generator's output at the render size, before the release's post-processing
+(``--temporal none`` leaves the release's pipeline exactly as it is). 16-bit frames are rounded
+to 8 bits for it (the release is 8-bit) and scaled back.
 """
 
 from __future__ import annotations
@@ -61,8 +70,11 @@ import torchvision
 from torch import nn
 from torch.nn.utils import spectral_norm
 
+from .. import color
+from ..errors import OptionError
 from ..weights import WeightSpec
-from .base import Colorizer
+from .base import ReleaseColorizer
+from .registry import register
 
 #: fastai ``imagenet_stats`` (fastai/vision/data.py): the data pipeline normalizes x and y with it
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -300,7 +312,7 @@ def _resnet_body(arch: str) -> tuple[nn.Sequential, list[int]]:
 # the generator
 
 
-class DeOldify(Colorizer):
+class DeOldify(ReleaseColorizer):
     """An official DeOldify generator; ``state_dict()`` has the checkpoints' keys and shapes.
 
     :meth:`forward_rgb` is the generator itself: ImageNet-normalized N3HW RGB (the gray image
@@ -350,6 +362,22 @@ class DeOldify(Colorizer):
         layers.append(_conv_block(x, 3, ks=1, relu=False, bn=False))
         layers.append(_SigmoidRange(*Y_RANGE))
         self.layers = nn.ModuleList(layers)
+        self._converge_spectral_norms()
+
+    @torch.no_grad()
+    def _converge_spectral_norms(self, iterations: int = 10) -> None:
+        """Random init: run the power iterations torch's spectral norm would run in training, so
+        that eval mode divides by the true largest singular value (with the random ``u``, ``v``
+        torch starts from, ``u^T W v`` is tiny and activations overflow). A checkpoint's own
+        ``weight_u``/``weight_v`` replace these when it loads."""
+        for mod in self.modules():
+            w, u, v = (getattr(mod, k, None) for k in ("weight_orig", "weight_u", "weight_v"))
+            if w is None or u is None or w.device.type == "meta":
+                continue
+            mat = w.flatten(1)
+            for _ in range(iterations):
+                v.copy_(F.normalize(mat.t() @ u, dim=0, eps=1e-12))
+                u.copy_(F.normalize(mat @ v, dim=0, eps=1e-12))
 
     def forward_rgb(self, x: torch.Tensor) -> torch.Tensor:
         """The official generator: normalized N3HW in, raw N3HW in (-3, 3) out (same H, W)."""
@@ -370,10 +398,57 @@ class DeOldify(Colorizer):
         h = L[9](L[8](h), x)
         return L[12](L[11](L[10](h)))
 
+    # --- the engine's interface (ReleaseColorizer): the release's own pre/post-processing ---
+    #: ``--render-factor N`` is ``--size 16 N``
+    render_base = RENDER_BASE
+
+    def check_size(self, size: int) -> int:
+        if size % RENDER_BASE:
+            raise OptionError(f"{self.name} renders at 16 x --render-factor: --size must be a multiple of "
+                              f"{RENDER_BASE} (got {size}; the release default is --render-factor "
+                              f"{self.render_factor}, i.e. --size {self.input_size})")
+        return size
+
+    def prepare(self, frames: np.ndarray, size: int) -> torch.Tensor:
+        """NHWC uint8 RGB -> N3SS: :func:`preprocess` of every frame (PIL stretch, gray, ImageNet norm)."""
+        return torch.cat([normalize(to_gray_rgb(scale_to_square(f, size))) for f in frames])
+
+    def to_lab(self, out: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The generator's RGB (denormalized, clamped to [0, 1] as :func:`denormalize`) as L, ab."""
+        lab = color.rgb_to_lab(_denorm(out).clamp(0, 1))
+        return lab[:, :1], lab[:, 1:]
+
+    def from_lab(self, out, x, L, ab):
+        return _renorm(color.lab_to_rgb(torch.cat([L, ab], dim=1)))
+
+    def finish(self, frames: np.ndarray, out: torch.Tensor) -> np.ndarray:
+        """:func:`postprocess` of every frame: truncate to uint8, PIL stretch back, YUV join."""
+        out = out.detach().float().cpu()
+        return np.stack([postprocess(f, out[i:i + 1]) for i, f in enumerate(frames)])
+
     def forward(self, l_norm: torch.Tensor, **extras) -> torch.Tensor:
-        raise NotImplementedError(
-            "DeOldify is RGB-in/RGB-out: use forward_rgb() with preprocess()/postprocess(); "
-            "the L->ab adapter for the engine is not wired yet")
+        """vidcolor's L -> ab interface (eval, bench's model timing): the gray RGB of L through the
+        generator, its output's Lab ab. The engine's colorize path uses the release's own
+        pre/post-processing instead (:meth:`prepare`, :meth:`finish`)."""
+        L = l_norm * 100.0 + 50.0
+        gray = color.lab_to_rgb(torch.cat([L, torch.zeros_like(L), torch.zeros_like(L)], dim=1))
+        return self.to_lab(self.forward_rgb(_renorm(gray).to(l_norm.dtype)), gray)[1]
+
+
+def _stats(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    mean = torch.tensor(IMAGENET_MEAN, device=t.device)[:, None, None]
+    std = torch.tensor(IMAGENET_STD, device=t.device)[:, None, None]
+    return mean, std
+
+
+def _denorm(out: torch.Tensor) -> torch.Tensor:
+    mean, std = _stats(out)
+    return out.float() * std + mean
+
+
+def _renorm(rgb: torch.Tensor) -> torch.Tensor:
+    mean, std = _stats(rgb)
+    return (rgb.float() - mean) / std
 
 
 class DeOldifyArtistic(DeOldify):
@@ -493,3 +568,16 @@ def postprocess(orig_rgb: np.ndarray, generator_out: torch.Tensor, post_process:
         raise ValueError(f"expected an HxWx3 uint8 RGB image, got {orig_rgb.dtype} {orig_rgb.shape}")
     raw = unsquare(denormalize(generator_out), orig_rgb.shape[0], orig_rgb.shape[1])
     return join_luminance(raw, orig_rgb) if post_process else raw
+
+
+_USES = {
+    "artistic": "DeOldify Artistic (Antic, MIT): ResNet34 deep U-Net; the most vivid, detailed colour, "
+                "for photos; needs --render-factor tuning",
+    "stable": "DeOldify Stable (Antic, MIT): ResNet101 wide U-Net; more conservative colour, fewer "
+              "artefacts on faces and landscapes",
+    "video": "DeOldify Video (Antic, MIT): ResNet101 wide U-Net trained for temporal consistency; "
+             "the release's choice for film (render factor 21)",
+}
+for _cls in (DeOldifyArtistic, DeOldifyStable, DeOldifyVideo):
+    _v = _cls.name.split("-", 1)[1]
+    register(_cls, _USES[_v], WEIGHTS[_v])

@@ -6,6 +6,7 @@ its weights (catalogue, local file or random).
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from typing import Callable
@@ -67,20 +68,46 @@ def create_model(name: str) -> Colorizer:
     return get_info(name).factory()
 
 
+def _fit(own: dict, sd: dict, optional: tuple[str, ...] = ()) -> tuple[list, list, list]:
+    """(missing, unexpected, wrong-shape) keys of ``sd`` against the shapes ``own``; BatchNorm
+    counters and ``optional`` prefixes may be absent."""
+    def may_lack(k: str) -> bool:
+        return k.endswith("num_batches_tracked") or k.startswith(optional)
+
+    missing = [k for k in own if k not in sd and not may_lack(k)]
+    unexpected = [k for k in sd if k not in own and not k.endswith("num_batches_tracked")]
+    wrong = [k for k in own if k in sd and tuple(sd[k].shape) != tuple(own[k])]
+    return missing, unexpected, wrong
+
+
+@functools.lru_cache(maxsize=None)
+def _layout(name: str) -> tuple[dict, tuple[str, ...]]:
+    """Key -> shape of model ``name``'s state dict, built on the meta device (no memory, fast)."""
+    try:
+        with torch.device("meta"):
+            m = get_info(name).factory()
+    except Exception:  # noqa: BLE001 - a model whose constructor computes on data: build it for real
+        m = get_info(name).factory()
+    return {k: tuple(v.shape) for k, v in m.state_dict().items()}, tuple(m.optional_keys)
+
+
+def identify(sd: dict) -> list[str]:
+    """The registered models whose layout ``sd`` fits exactly (several share an architecture)."""
+    return [info.name for info in available() if not any(_fit(*_layout(info.name)[:1], sd, _layout(info.name)[1]))]
+
+
 def load_weights_into(model: Colorizer, path: str | os.PathLike) -> Colorizer:
-    """Load a checkpoint strictly; a mismatch names the model, the file and the keys."""
+    """Load a checkpoint strictly; a mismatch names the model, the file and the keys, and the
+    model the file was made for when it is one of ours."""
     sd = W.load_state_dict(path)
     own = model.state_dict()
-    # Releases saved before/after torch 0.4.1 differ only by BatchNorm's counters.
-    for k in own:
-        if k.endswith("num_batches_tracked") and k not in sd:
-            sd[k] = own[k].clone()
-    for k in [k for k in sd if k.endswith("num_batches_tracked") and k not in own]:
-        del sd[k]
-    missing = [k for k in own if k not in sd]
-    unexpected = [k for k in sd if k not in own]
-    wrong = [k for k in own if k in sd and tuple(sd[k].shape) != tuple(own[k].shape)]
+    missing, unexpected, wrong = _fit({k: tuple(v.shape) for k, v in own.items()}, sd, model.optional_keys)
     if missing or unexpected or wrong:
+        fits = identify(sd)
+        if fits:
+            raise WeightsError(f"{path} is a checkpoint of {' or '.join(repr(f) for f in fits)}, not of "
+                               f"'{model.name}': use --model {fits[0]}")
+
         def few(keys):
             return ", ".join(keys[:3]) + (f" (+{len(keys) - 3} more)" if len(keys) > 3 else "")
         parts = []
@@ -90,8 +117,15 @@ def load_weights_into(model: Colorizer, path: str | os.PathLike) -> Colorizer:
             parts.append(f"unexpected {few(unexpected)}")
         if wrong:
             parts.append(f"wrong shape {few(wrong)}")
-        raise WeightsError(f"{path} does not fit the '{model.name}' architecture: {'; '.join(parts)}. "
-                           "Pick the --model this file was made for")
+        raise WeightsError(f"{path} does not fit the '{model.name}' architecture ({'; '.join(parts)}) "
+                           "nor any other vidcolor model")
+    # Releases saved before/after torch 0.4.1 differ only by BatchNorm's counters; copies of a
+    # release may drop its unused (optional) keys: both are filled from the model's own values.
+    for k in own:
+        if k not in sd:
+            sd[k] = own[k].clone()
+    for k in [k for k in sd if k.endswith("num_batches_tracked") and k not in own]:
+        del sd[k]
     model.load_state_dict(sd, strict=True)
     return model
 
