@@ -53,6 +53,8 @@ def test_wheel_holds_the_shipped_model(wheel):
     assert len(data) == spec.size
     assert hashlib.sha256(data).hexdigest() == spec.sha256
     assert "vidcolor/shipped/README.md" in names          # the model card travels with it
+    for card in ("deoldify-video", "ddcolor-paper-tiny"):       # the zoo's model cards too
+        assert f"vidcolor/cards/{card}.md" in names
 
 
 def test_installed_wheel_colorizes_offline(wheel, tmp_path):
