@@ -269,3 +269,24 @@ def test_bf16_matches_fp32(name, checkpoints):
     bf16 = auto(frames)
     de = deltae2000_map(*(rgb_to_lab(to_float_rgb(torch.from_numpy(x))) for x in (bf16, fp32)))
     assert float(de.mean()) < 1.0 and float(de.max()) < 10.0
+
+
+def test_compact_default_is_unchanged(clips, tmp_path, monkeypatch):
+    """The zoo changes nothing for the default: `--model` defaults to the shipped compact model,
+    which takes the L -> ab path (not a release pipeline), loads without any download, and the
+    CLI's frames are the engine's on the same decoded input."""
+    from vidcolor.models.base import ReleaseColorizer
+    from vidcolor.options import DEFAULT_MODEL
+    monkeypatch.setenv("VIDCOLOR_HOME", str(tmp_path / "empty-cache"))     # nothing downloaded
+    assert DEFAULT_MODEL == "compact" and W.get_spec("compact").url is None
+    model = load_model()
+    assert not isinstance(model, ReleaseColorizer) and model.name == "compact"
+    out = tmp_path / "o.mkv"
+    r = CliRunner().invoke(main, ["colorize", str(clips["noaudio"]), "-o", str(out), "--codec", "ffv1",
+                                  "--temporal", "none", "--precision", "fp32", "-q"])
+    assert r.exit_code == 0, r.output
+    src = np.stack([f for _, f in decode(clips["noaudio"])])
+    got = np.stack([f for _, f in decode(out)])
+    want = Engine(model, "cpu", precision="fp32")(src)
+    diff = np.abs(got.astype(int) - want)               # ffv1 is lossless; 8-bit RGB<->YUV444 rounding remains
+    assert diff.max() <= 3 and diff.mean() < 0.5
