@@ -151,6 +151,74 @@ def colorize(input, output, model, weights, batch_size, device, size, render_fac
         click.echo(f"{res.output}: {res.frames} frames in {res.seconds:.1f} s ({res.fps:.1f} frames/s)", err=True)
 
 
+# --- guidance: keyframes, deflicker ------------------------------------------------
+
+@main.command()
+@click.argument("input", type=click.Path())
+@click.option("-o", "--output", required=True, type=click.Path(file_okay=False),
+              help="Folder for the keyframe PNGs and keyframes.json (created if missing).")
+@click.option("--every", type=float, default=None,
+              help="One keyframe every N seconds (plus one at every cut) instead of one per shot.")
+@click.option("--scene-threshold", type=float, default=None,
+              help=f"Scene-cut threshold (mean |dL| in L units, default {O.SCENE_THRESHOLD:g}).")
+@click.option("--overwrite", is_flag=True, help="Replace the keyframes of an earlier run in OUTPUT.")
+@click.option("-q", "--quiet", is_flag=True, help="No summary.")
+def keyframes(input, output, every, scene_threshold, overwrite, quiet):
+    """Write the first frame of every shot of INPUT (or one every --every seconds) as PNG.
+
+    The start of the reference workflow: colour these frames by hand or with any tool.
+    keyframes.json lists each frame's index, time and why it was chosen (start, cut, every).
+
+    \b
+    Example:
+      vidcolor keyframes film.mp4 -o film_keys/
+    """
+    from .keyframes import extract_keyframes
+
+    ks = extract_keyframes(input, output, every=every, scene_threshold=scene_threshold, overwrite=overwrite)
+    if not quiet:
+        cuts = sum(k.reason == "cut" for k in ks)
+        click.echo(f"{output}: {len(ks)} keyframes ({cuts} at cuts), listed in keyframes.json", err=True)
+
+
+@main.command()
+@click.argument("input", type=click.Path())
+@click.option("-o", "--output", required=True, type=click.Path(), help="The deflickered video (or image folder).")
+@click.option("--original", type=click.Path(), default=None,
+              help="The gray original INPUT was coloured from: its luminance is used (frame by frame), "
+                   "undoing the colorizer's luminance changes. Default: INPUT's own luminance.")
+@click.option("--temporal", default=O.TEMPORAL, show_default=True, help="Smoother (not none).")
+@click.option("--temporal-strength", type=float, default=O.TEMPORAL_STRENGTH, show_default=True,
+              help="0..1 (exclusive), how much of the previous frame's color is kept.")
+@click.option("--scene-threshold", type=float, default=None,
+              help=f"Scene-cut threshold (default {O.SCENE_THRESHOLD:g}); a cut resets the smoothing.")
+@click.option("--batch-size", type=int, default=O.BATCH_SIZE, show_default=True)
+@click.option("--crf", type=int, default=O.CRF, show_default=True)
+@click.option("--preset", default=O.PRESET, show_default=True)
+@click.option("--codec", default=O.CODEC, show_default=True)
+@click.option("--overwrite", is_flag=True, help="Replace an existing output.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
+def deflicker(input, output, original, temporal, temporal_strength, scene_threshold, batch_size, crf, preset, codec,
+              overwrite, quiet):
+    """Remove color flicker from INPUT, a video another tool has already colored.
+
+    The chroma is smoothed over time along optical flow (reset at scene cuts); the luminance,
+    the timing and the audio are kept. Only the smoother's change is applied, at full
+    resolution, so the colors' detail stays.
+
+    \b
+    Example:
+      vidcolor deflicker deoldify_out.mp4 -o smooth.mp4 --original film_bw.mp4
+    """
+    from .deflicker import deflicker_video
+
+    st = deflicker_video(input, output, original=original, temporal=temporal, temporal_strength=temporal_strength,
+                         scene_threshold=scene_threshold, batch_size=batch_size, crf=crf, preset=preset, codec=codec,
+                         overwrite=overwrite, quiet=quiet, notify=_notify)
+    if not quiet:
+        click.echo(f"{output}: {st.frames} frames in {st.wall:.1f} s", err=True)
+
+
 # --- weights ------------------------------------------------------------------
 
 @main.group()

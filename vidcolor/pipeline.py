@@ -401,6 +401,7 @@ class Stream(Protocol):
 
     def submit(self, frames) -> Pending: ...
     def hold_batches(self, n: int) -> None: ...
+    # optional: ``done()``, called after the last frame and before the output is finished
 
 
 def _cause(e: BaseException, limit: int = 300) -> str:
@@ -484,6 +485,8 @@ def run(source: Source, sink: Sink, engine: Stream, batch_size: int = options.BA
             if on_batch is not None:
                 on_batch(stats.frames)
         encoder.close()                          # every frame written (or the encoder's error)
+        if hasattr(engine, "done"):              # a stage's own end-of-input check (deflicker's original)
+            engine.done()
         t0 = time.perf_counter()
         try:
             sink.finish()

@@ -1,0 +1,1 @@
+"""User guidance: hints, references, exemplars."""
