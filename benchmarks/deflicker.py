@@ -60,10 +60,11 @@ def main() -> None:
     ap.add_argument("--noise", type=float, default=3.0)
     ap.add_argument("--strength", type=float, default=0.8)
     a = ap.parse_args()
-    print("| clip | frames | warp err x1000: original / flickering / deflickered | change | PSNR flickering -> "
+    print("| clip | mode | frames | warp err x1000: original / flickering / deflickered | change | PSNR flickering -> "
           "deflickered | SSIM | deflicker s/frame |")
-    print("|---|---|---|---|---|---|---|")
-    changes, dpsnr = [], []
+    print("|---|---|---|---|---|---|---|---|")
+    changes: dict[str, list] = {}
+    dpsnr: dict[str, list] = {}
     with tempfile.TemporaryDirectory(prefix="vidcolor-deflicker-") as tmp:
         for name in CLIPS:
             frames = read_frames(DATA / name, a.frames)
@@ -72,20 +73,24 @@ def main() -> None:
             src.mkdir(parents=True)
             for i, f in enumerate(flick):
                 write_image(src / f"{i:05d}.png", f)
-            out = src.parent / "out"
-            st = Stats()
-            t0 = time.perf_counter()
-            deflicker_video(src, out, temporal_strength=a.strength, quiet=True, stats=st)
-            dt = (time.perf_counter() - t0) / len(frames)
-            res = clip_metrics(frames, {"flickering": flick, "deflickered": read_frames(out, a.frames)})
-            w0, w1, w2 = (res[k]["warp_error"] * 1e3 for k in ("original", "flickering", "deflickered"))
-            changes.append(w2 / w1 - 1)
-            dpsnr.append(res["deflickered"]["psnr"] - res["flickering"]["psnr"])
-            print(f"| {name} | {len(frames)} | {w0:.3f} / {w1:.3f} / {w2:.3f} | {100 * (w2 / w1 - 1):+.0f}% | "
-                  f"{res['flickering']['psnr']:.2f} -> {res['deflickered']['psnr']:.2f} | "
-                  f"{res['flickering']['ssim']:.4f} -> {res['deflickered']['ssim']:.4f} | {dt:.3f} |", flush=True)
-    print(f"\nmean warp-error change {100 * np.mean(changes):+.0f}%, mean PSNR change {np.mean(dpsnr):+.2f} dB "
-          f"(cast {a.cast}, field {a.field}, noise {a.noise}, strength {a.strength})")
+            for mode in ("forward", "look-ahead"):
+                out = src.parent / mode
+                st = Stats()
+                t0 = time.perf_counter()
+                deflicker_video(src, out, temporal_strength=a.strength, quiet=True, stats=st,
+                                look_ahead=mode == "look-ahead")
+                dt = (time.perf_counter() - t0) / len(frames)
+                res = clip_metrics(frames, {"flickering": flick, "deflickered": read_frames(out, a.frames)})
+                w0, w1, w2 = (res[k]["warp_error"] * 1e3 for k in ("original", "flickering", "deflickered"))
+                changes.setdefault(mode, []).append(w2 / w1 - 1)
+                dpsnr.setdefault(mode, []).append(res["deflickered"]["psnr"] - res["flickering"]["psnr"])
+                print(f"| {name} | {mode} | {len(frames)} | {w0:.3f} / {w1:.3f} / {w2:.3f} | "
+                      f"{100 * (w2 / w1 - 1):+.0f}% | {res['flickering']['psnr']:.2f} -> "
+                      f"{res['deflickered']['psnr']:.2f} | {res['flickering']['ssim']:.4f} -> "
+                      f"{res['deflickered']['ssim']:.4f} | {dt:.3f} |", flush=True)
+    for mode in changes:
+        print(f"\n{mode}: mean warp-error change {100 * np.mean(changes[mode]):+.0f}%, mean PSNR change "
+              f"{np.mean(dpsnr[mode]):+.2f} dB (cast {a.cast}, field {a.field}, noise {a.noise}, strength {a.strength})")
 
 
 if __name__ == "__main__":

@@ -135,3 +135,30 @@ def test_deflicker_refuses_a_mismatched_original_and_no_smoother(flicker_clip, t
                   match="choose a smoother")
     fails_cleanly(["deflicker", str(flicker_clip["flicker"]), "-o", str(flicker_clip["flicker"]), "--overwrite"],
                   tmp_path / "nothing", [flicker_clip["flicker"]], match="")
+
+
+def test_deflicker_look_ahead_smooths_both_ways_and_cleans_up(flicker_clip, tmp_path, monkeypatch):
+    """Forward-backward: the first frames are smoothed too (a forward pass leaves frame 0 as it is),
+    the flicker drops at least as much as forward-only, timing and audio are kept, and the
+    temporary folder of the first pass is gone afterwards."""
+    import tempfile
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    src = flicker_clip["flicker"]
+    outs = {}
+    for mode in ("forward", "look-ahead"):
+        out = tmp_path / f"{mode}.mkv"
+        extra = ["--look-ahead"] if mode == "look-ahead" else []
+        r = CliRunner().invoke(main, ["deflicker", str(src), "-o", str(out), "--codec", "ffv1", "-q", *extra])
+        assert r.exit_code == 0, r.output
+        outs[mode] = decode(out)
+    a = decode(src)
+    b = outs["look-ahead"]
+    assert [t for t, _ in a] == pytest.approx([t for t, _ in b], abs=1e-3)
+    assert audio_packets(src) == audio_packets(tmp_path / "look-ahead.mkv")
+    fa, ff, fb = ([f for _, f in x] for x in (a, outs["forward"], b))
+    assert np.abs(fb[0].astype(int) - fa[0]).mean() > 1.0             # frame 0 smoothed with the future
+    assert mean_ab_jump(fb) <= mean_ab_jump(ff) * 1.05
+    truth = np.stack(flicker_clip["color"]).astype(float)
+    assert np.abs(np.stack(fb) - truth).mean() < np.abs(np.stack(fa) - truth).mean()
+    assert list((tmp_path / "tmp").iterdir()) == []                    # the look-ahead's files are removed

@@ -12,7 +12,9 @@ source, sink and threads: :func:`vidcolor.pipeline.run`).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
 import time
 from pathlib import Path
 from typing import Callable
@@ -48,6 +50,7 @@ class Deflicker:
         self._orig_iter = iter(original) if original is not None else None
         self.stats = stats or Stats()
         self._done = 0
+        self.planned = None        # look-ahead: the smoothed small ab of every frame (N2hw), from plan()
 
     def hold_batches(self, n: int) -> None:
         pass
@@ -65,22 +68,37 @@ class Deflicker:
             out[i] = L
         return out
 
-    def submit(self, frames) -> Pending:
-        t = time.perf_counter()
-        frames = np.stack(frames) if isinstance(frames, list) else np.asarray(frames)
+    def analyse(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """A batch -> (Lab N x H x W x 3, output L N x H x W, small ab N2hw, small L Nhw)."""
         n, h, w = frames.shape[:3]
         lab = np.stack([color.host_rgb_to_lab(f) for f in frames])
         L = self._original_l(n, h, w) if self._orig_iter is not None else lab[..., 0]
         hs, ws = work_size(h, w, self.side)
         small_ab = np.stack([cv2.resize(x[..., 1:], (ws, hs), interpolation=cv2.INTER_AREA) for x in lab])
         small_L = np.stack([cv2.resize(x, (ws, hs), interpolation=cv2.INTER_AREA) for x in L])
-        ab_t = torch.from_numpy(np.ascontiguousarray(small_ab.transpose(0, 3, 1, 2)))
+        return lab, L, np.ascontiguousarray(small_ab.transpose(0, 3, 1, 2)), small_L
+
+    def smooth(self, small_ab: np.ndarray, small_L: np.ndarray) -> np.ndarray:
+        """The smoother on a batch of small ab (N2hw) and L (Nhw), in order."""
+        return self.smoother(torch.from_numpy(small_ab), torch.from_numpy(small_L)[:, None]).numpy()
+
+    def submit(self, frames) -> Pending:
+        t = time.perf_counter()
+        frames = np.stack(frames) if isinstance(frames, list) else np.asarray(frames)
+        n, h, w = frames.shape[:3]
+        lab, L, small_ab, small_L = self.analyse(frames)
         self.stats.add("prepare", time.perf_counter() - t)
         t = time.perf_counter()
-        smoothed = self.smoother(ab_t, torch.from_numpy(small_L)[:, None]).numpy()
+        if self.planned is not None:               # look-ahead: smoothed in an earlier pass
+            smoothed = np.asarray(self.planned[self._done:self._done + n], np.float32)
+            if smoothed.shape != small_ab.shape:
+                raise InputError(f"{self.original.path if self.original else 'the input'} changed between the "
+                                 "two look-ahead passes")
+        else:
+            smoothed = self.smooth(small_ab, small_L)
         self.stats.add("temporal", time.perf_counter() - t)
         t = time.perf_counter()
-        delta = smoothed - ab_t.numpy()                                  # N2hw: what the smoother changed
+        delta = smoothed - small_ab                                      # N2hw: what the smoother changed
         ab_full = np.stack([lab[i, ..., 1:].transpose(2, 0, 1)
                             + cv2.resize(np.ascontiguousarray(delta[i].transpose(1, 2, 0)), (w, h),
                                          interpolation=cv2.INTER_LINEAR).transpose(2, 0, 1)
@@ -98,13 +116,73 @@ class Deflicker:
                              f"({self._done}): pass the gray original this video was made from")
 
 
+def plan_look_ahead(input: Path, original: Path | None, make_smoother, batch_size: int, tmp: Path,
+                    notify: Callable[[str], None]) -> tuple[np.ndarray, int]:
+    """The look-ahead passes: decode once, smooth forward, then backward over the forward result
+    (a zero-lag forward-backward filter, reset at cuts in both directions). The small ab and L of
+    every frame go to raw files in ``tmp`` (about 0.6 MB per frame at the 256 working size).
+    Returns the smoothed small ab of every frame (a read-only memmap) and the frame count."""
+    src = open_source(input)
+    orig = open_source(original) if original is not None else None
+    files = {k: open(tmp / f"{k}.raw", "wb") for k in ("ab", "L")}
+    shape = None
+    n = 0
+    fwd = make_smoother()
+    try:
+        stage = Deflicker(fwd, orig)
+        batch: list = []
+        for f in src:
+            batch.append(f.rgb)
+            if len(batch) == batch_size:
+                shape = _plan_batch(stage, batch, files)
+                n += len(batch)
+                batch = []
+        if batch:
+            shape = _plan_batch(stage, batch, files)
+            n += len(batch)
+        stage.done()
+    finally:
+        for fh in files.values():
+            fh.close()
+        src.close()
+        if orig is not None:
+            orig.close()
+    if n == 0:
+        raise InputError(f"{input} has no frames")
+    hs, ws = shape
+    fwd_ab = np.memmap(tmp / "ab.raw", np.float32, "r+", shape=(n, 2, hs, ws))
+    L = np.memmap(tmp / "L.raw", np.float32, "r", shape=(n, hs, ws))
+    back = make_smoother()
+    for end in range(n, 0, -batch_size):                 # backward over the forward result
+        start = max(0, end - batch_size)
+        idx = slice(start, end)
+        rev_ab = np.ascontiguousarray(fwd_ab[idx][::-1])
+        rev_L = np.ascontiguousarray(L[idx][::-1])
+        fwd_ab[idx] = back(torch.from_numpy(rev_ab), torch.from_numpy(rev_L)[:, None]).numpy()[::-1]
+    fwd_ab.flush()
+    return np.memmap(tmp / "ab.raw", np.float32, "r", shape=(n, 2, hs, ws)), n
+
+
+def _plan_batch(stage: Deflicker, batch: list, files: dict) -> tuple[int, int]:
+    _, _, small_ab, small_L = stage.analyse(np.stack(batch))
+    stage._done += len(batch)
+    files["ab"].write(np.ascontiguousarray(stage.smooth(small_ab, small_L), np.float32).tobytes())
+    files["L"].write(np.ascontiguousarray(small_L, np.float32).tobytes())
+    return small_L.shape[1:]
+
+
 def deflicker_video(input: str | os.PathLike, output: str | os.PathLike, original: str | os.PathLike | None = None,
                     temporal: str = options.TEMPORAL, temporal_strength: float | None = None,
                     scene_threshold: float | None = None, batch_size: int = options.BATCH_SIZE,
                     crf: int | None = options.CRF, preset: str | None = options.PRESET, codec: str = options.CODEC,
                     overwrite: bool = False, quiet: bool = False, notify: Callable[[str], None] | None = None,
-                    stats: Stats | None = None) -> Stats:
-    """Smooth the chroma of the coloured video ``input`` over time into ``output`` (see module doc)."""
+                    stats: Stats | None = None, look_ahead: bool = False) -> Stats:
+    """Smooth the chroma of the coloured video ``input`` over time into ``output`` (see module doc).
+
+    ``look_ahead``: a finished video can be smoothed in both directions: a first pass smooths
+    forward and then backward over the result (no lag, and the first frames of a shot are
+    smoothed too), a second pass applies it; it reads the input twice and keeps the small
+    chroma of every frame in a temporary folder (about 0.6 MB per frame), removed at the end."""
     input, output = Path(input), Path(output)
     options.check_batch_size(batch_size)
     options.check_crf(crf)
@@ -116,6 +194,7 @@ def deflicker_video(input: str | os.PathLike, output: str | os.PathLike, origina
     _temporal.check(temporal, temporal_strength, **smoother_opts)
     source = open_source(input)
     orig = None
+    stack = contextlib.ExitStack()
     try:
         inputs = [input]
         if original is not None:
@@ -125,10 +204,17 @@ def deflicker_video(input: str | os.PathLike, output: str | os.PathLike, origina
                 raise InputError(f"{input} has {source.frame_count} frames but the original {original} has "
                                  f"{orig.frame_count}: pass the gray original this video was made from")
         check_output(output, inputs, overwrite)
-        stage = Deflicker(_temporal.make_smoother(temporal, temporal_strength, **smoother_opts), orig, stats=stats)
+        def make():
+            return _temporal.make_smoother(temporal, temporal_strength, **smoother_opts)
+        stage = Deflicker(make(), orig, stats=stats)
+        if look_ahead:
+            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="vidcolor-lookahead-"))
+            stage.planned, _ = plan_look_ahead(input, Path(original) if original else None, make, batch_size,
+                                               Path(tmp), notify or (lambda m: None))
         sink = open_sink(output, source, codec=codec, crf=crf, preset=preset, overwrite=overwrite, notify=notify)
         return run(source, sink, stage, batch_size=batch_size, progress=not quiet)
     finally:
         source.close()
         if orig is not None:
             orig.close()
+        stack.close()
