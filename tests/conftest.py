@@ -40,6 +40,21 @@ class TinyColorizer(Colorizer):
 register(TinyColorizer, "test-only 1x1 conv colorizer")
 
 
+def decode_timed(path) -> list[tuple[float, np.ndarray]]:
+    """(presentation time in s, RGB frame) of every frame of a video's first stream."""
+    import av
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        return [(float(f.time), f.to_ndarray(format="rgb24")) for f in c.decode(s)]
+
+
+def audio_packets(path) -> list[tuple[int, bytes]]:
+    """(pts, payload) of every audio packet of a file's first audio stream."""
+    import av
+    with av.open(str(path)) as c:
+        return [(p.pts, bytes(p)) for p in c.demux(audio=0) if p.size]
+
+
 @pytest.fixture(scope="session")
 def tiny_weights(tmp_path_factory) -> Path:
     p = tmp_path_factory.mktemp("w") / "tiny.pt"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import av
 import cv2
 import numpy as np
 import pytest
@@ -14,19 +13,9 @@ from vidcolor.cli import main
 from vidcolor.color import host_rgb_to_lab
 from vidcolor.media import synth
 
-from conftest import pan_frames
+from conftest import audio_packets, pan_frames
+from conftest import decode_timed as decode
 from test_errors import fails_cleanly
-
-
-def decode(path):
-    with av.open(str(path)) as c:
-        s = c.streams.video[0]
-        return [(float(f.time), f.to_ndarray(format="rgb24")) for f in c.decode(s)]
-
-
-def audio_packets(path):
-    with av.open(str(path)) as c:
-        return [(p.pts, bytes(p)) for p in c.demux(audio=0) if p.size]
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 
-import av
 import cv2
 import numpy as np
 import pytest
@@ -33,6 +32,8 @@ from vidcolor.metrics.image import deltae2000_map
 from vidcolor.models import create_model, ddcolor, deoldify, get_info, load_model
 from vidcolor.pipeline import Engine, cpu_bf16
 
+from conftest import audio_packets
+from conftest import decode_timed as decode
 from test_ddcolor import L_LAYOUT, T_LAYOUT, official_layout
 from test_deoldify import expected_table
 from test_errors import fails_cleanly
@@ -74,17 +75,6 @@ def checkpoints(tmp_path_factory):
             made[arch] = path
         return made[arch]
     return get
-
-
-def decode(path):
-    with av.open(str(path)) as c:
-        s = c.streams.video[0]
-        return [(float(f.time), f.to_ndarray(format="rgb24")) for f in c.decode(s)]
-
-
-def audio_packets(path):
-    with av.open(str(path)) as c:
-        return [(p.pts, bytes(p)) for p in c.demux(audio=0) if p.size]
 
 
 def release_pipeline(model, rgb: np.ndarray, size: int) -> np.ndarray:

@@ -26,7 +26,7 @@ import torch
 from . import color, options
 from . import temporal as _temporal
 from .errors import InputError
-from .media import Source, check_output, open_sink, open_source
+from .media import Source, check_output, iter_batches, open_sink, open_source
 from .pipeline import Pending, Stats, run
 
 #: the longer side of the frames the smoother sees (as the engine's 256 model size)
@@ -78,10 +78,6 @@ class Deflicker:
         small_L = np.stack([cv2.resize(x, (ws, hs), interpolation=cv2.INTER_AREA) for x in L])
         return lab, L, np.ascontiguousarray(small_ab.transpose(0, 3, 1, 2)), small_L
 
-    def smooth(self, small_ab: np.ndarray, small_L: np.ndarray) -> np.ndarray:
-        """The smoother on a batch of small ab (N2hw) and L (Nhw), in order."""
-        return self.smoother(torch.from_numpy(small_ab), torch.from_numpy(small_L)[:, None]).numpy()
-
     def submit(self, frames) -> Pending:
         t = time.perf_counter()
         frames = np.stack(frames) if isinstance(frames, list) else np.asarray(frames)
@@ -95,7 +91,7 @@ class Deflicker:
                 raise InputError(f"{self.original.path if self.original else 'the input'} changed between the "
                                  "two look-ahead passes")
         else:
-            smoothed = self.smooth(small_ab, small_L)
+            smoothed = _smooth(self.smoother, small_ab, small_L)
         self.stats.add("temporal", time.perf_counter() - t)
         t = time.perf_counter()
         delta = smoothed - small_ab                                      # N2hw: what the smoother changed
@@ -116,59 +112,43 @@ class Deflicker:
                              f"({self._done}): pass the gray original this video was made from")
 
 
-def plan_look_ahead(input: Path, original: Path | None, make_smoother, batch_size: int, tmp: Path,
-                    notify: Callable[[str], None]) -> tuple[np.ndarray, int]:
+def plan_look_ahead(input: Path, original: Path | None, make_smoother, batch_size: int, tmp: Path) -> np.ndarray:
     """The look-ahead passes: decode once, smooth forward, then backward over the forward result
     (a zero-lag forward-backward filter, reset at cuts in both directions). The small ab and L of
     every frame go to raw files in ``tmp`` (about 0.6 MB per frame at the 256 working size).
-    Returns the smoothed small ab of every frame (a read-only memmap) and the frame count."""
+    Returns the smoothed small ab of every frame, N2hw (a read-only memmap)."""
     src = open_source(input)
     orig = open_source(original) if original is not None else None
-    files = {k: open(tmp / f"{k}.raw", "wb") for k in ("ab", "L")}
-    shape = None
-    n = 0
-    fwd = make_smoother()
+    stage = Deflicker(make_smoother(), orig)
+    n, shape = 0, None
     try:
-        stage = Deflicker(fwd, orig)
-        batch: list = []
-        for f in src:
-            batch.append(f.rgb)
-            if len(batch) == batch_size:
-                shape = _plan_batch(stage, batch, files)
-                n += len(batch)
-                batch = []
-        if batch:
-            shape = _plan_batch(stage, batch, files)
-            n += len(batch)
+        with open(tmp / "ab.raw", "wb") as ab_file, open(tmp / "L.raw", "wb") as L_file:
+            for batch in iter_batches(src, batch_size):
+                _, _, small_ab, small_L = stage.analyse(np.stack([f.rgb for f in batch]))
+                stage._done += len(batch)
+                ab_file.write(np.ascontiguousarray(_smooth(stage.smoother, small_ab, small_L)).tobytes())
+                L_file.write(np.ascontiguousarray(small_L, np.float32).tobytes())
+                n, shape = n + len(batch), small_L.shape[1:]
         stage.done()
     finally:
-        for fh in files.values():
-            fh.close()
         src.close()
         if orig is not None:
             orig.close()
     if n == 0:
         raise InputError(f"{input} has no frames")
-    hs, ws = shape
-    fwd_ab = np.memmap(tmp / "ab.raw", np.float32, "r+", shape=(n, 2, hs, ws))
-    L = np.memmap(tmp / "L.raw", np.float32, "r", shape=(n, hs, ws))
+    ab = np.memmap(tmp / "ab.raw", np.float32, "r+", shape=(n, 2, *shape))
+    L = np.memmap(tmp / "L.raw", np.float32, "r", shape=(n, *shape))
     back = make_smoother()
     for end in range(n, 0, -batch_size):                 # backward over the forward result
-        start = max(0, end - batch_size)
-        idx = slice(start, end)
-        rev_ab = np.ascontiguousarray(fwd_ab[idx][::-1])
-        rev_L = np.ascontiguousarray(L[idx][::-1])
-        fwd_ab[idx] = back(torch.from_numpy(rev_ab), torch.from_numpy(rev_L)[:, None]).numpy()[::-1]
-    fwd_ab.flush()
-    return np.memmap(tmp / "ab.raw", np.float32, "r", shape=(n, 2, hs, ws)), n
+        idx = slice(max(0, end - batch_size), end)
+        ab[idx] = _smooth(back, np.ascontiguousarray(ab[idx][::-1]), np.ascontiguousarray(L[idx][::-1]))[::-1]
+    ab.flush()
+    return np.memmap(tmp / "ab.raw", np.float32, "r", shape=(n, 2, *shape))
 
 
-def _plan_batch(stage: Deflicker, batch: list, files: dict) -> tuple[int, int]:
-    _, _, small_ab, small_L = stage.analyse(np.stack(batch))
-    stage._done += len(batch)
-    files["ab"].write(np.ascontiguousarray(stage.smooth(small_ab, small_L), np.float32).tobytes())
-    files["L"].write(np.ascontiguousarray(small_L, np.float32).tobytes())
-    return small_L.shape[1:]
+def _smooth(smoother, small_ab: np.ndarray, small_L: np.ndarray) -> np.ndarray:
+    """A smoother on a batch of small ab (N2hw) and L (Nhw), in order -> float32 N2hw."""
+    return smoother(torch.from_numpy(small_ab), torch.from_numpy(small_L)[:, None]).numpy()
 
 
 def deflicker_video(input: str | os.PathLike, output: str | os.PathLike, original: str | os.PathLike | None = None,
@@ -209,8 +189,8 @@ def deflicker_video(input: str | os.PathLike, output: str | os.PathLike, origina
         stage = Deflicker(make(), orig, stats=stats)
         if look_ahead:
             tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="vidcolor-lookahead-"))
-            stage.planned, _ = plan_look_ahead(input, Path(original) if original else None, make, batch_size,
-                                               Path(tmp), notify or (lambda m: None))
+            stage.planned = plan_look_ahead(input, Path(original) if original else None, make, batch_size,
+                                            Path(tmp))
         sink = open_sink(output, source, codec=codec, crf=crf, preset=preset, overwrite=overwrite, notify=notify)
         return run(source, sink, stage, batch_size=batch_size, progress=not quiet)
     finally:

@@ -257,11 +257,15 @@ class Engine:
                 x = torch.cat([x, x.new_zeros((self._static_batch - n, *x.shape[1:]))])
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        amp = (torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype is not None
-               else contextlib.nullcontext())
-        with amp:
+        with self._autocast():
             out = self._net(x)
         return out[:n].float()
+
+    def _autocast(self):
+        """This engine's autocast context (none for fp32)."""
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
     def _run_net(self, x: torch.Tensor) -> torch.Tensor:
         """The network on a batch; out of memory, the batch is halved and the rest of the run
@@ -273,9 +277,10 @@ class Engine:
             try:
                 outs.append(self._call_net(x[i:i + k]))
             except Exception as e:  # noqa: BLE001 - only out-of-memory is retried
-                if not is_oom(e) or k == 1:
-                    if is_oom(e):
-                        self._chunk = 1
+                if not is_oom(e):
+                    raise
+                if k == 1:                             # nothing left to halve: the error stands
+                    self._chunk = 1
                     raise
                 self._chunk = (k + 1) // 2
                 if self.device.type == "cuda":
@@ -289,9 +294,7 @@ class Engine:
         """L (N1HW, 0..100, at the model's size) -> ab (N2HW float32, same size): the
         model alone, with this engine's precision, memory layout and compilation."""
         if self.release:                               # through the gray RGB of L (bench's model timing)
-            amp = (torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype is not None
-                   else contextlib.nullcontext())
-            with amp:
+            with self._autocast():
                 ab = self.model(color.normalize_l(L_small)).float()
         else:
             ab = self._run_net(color.normalize_l(L_small))

@@ -42,12 +42,16 @@ CARDS_DIR = Path(__file__).resolve().parent / "cards"
 
 
 def card(name: str) -> str:
-    """The model card of ``name`` (a WeightsError when the model has none)."""
-    for p in (CARDS_DIR / f"{name}.md", SHIPPED_DIR / "README.md"):
-        if p.is_file() and (p.parent == CARDS_DIR or name == "compact"):
-            return p.read_text(encoding="utf-8")
-    have = sorted(p.stem for p in CARDS_DIR.glob("*.md")) + ["compact"]
-    raise WeightsError(f"no model card for '{name}'; cards: {', '.join(sorted(have))}")
+    """The model card of ``name`` (a WeightsError when the model has none); the shipped weights'
+    card is the README beside them."""
+    path = CARDS_DIR / f"{name}.md"
+    if not path.is_file() and name in CATALOGUE and CATALOGUE[name].url is None:
+        path = SHIPPED_DIR / "README.md"
+    if not path.is_file():
+        have = sorted([p.stem for p in CARDS_DIR.glob("*.md")]
+                      + [n for n, spec in CATALOGUE.items() if spec.url is None])
+        raise WeightsError(f"no model card for '{name}'; cards: {', '.join(have)}")
+    return path.read_text(encoding="utf-8")
 
 
 #: name -> spec; each model's file adds its own (:func:`vidcolor.models.register`)

@@ -93,7 +93,12 @@ def _layout(name: str) -> tuple[dict, tuple[str, ...]]:
 
 def identify(sd: dict) -> list[str]:
     """The registered models whose layout ``sd`` fits exactly (several share an architecture)."""
-    return [info.name for info in available() if not any(_fit(*_layout(info.name)[:1], sd, _layout(info.name)[1]))]
+    fits = []
+    for info in available():
+        own, optional = _layout(info.name)
+        if not any(_fit(own, sd, optional)):
+            fits.append(info.name)
+    return fits
 
 
 def load_weights_into(model: Colorizer, path: str | os.PathLike) -> Colorizer:
