@@ -1,8 +1,11 @@
 """Levin colorization by optimization (vidcolor.guide.levin): speed and propagation quality.
 
 Speed: build (affinity Laplacian) + solve (factorize once, both channels) on kodim05,
-center square resized to 256x256 and 512x512, 100 random true-colour hints, with and
-without a prior; median of 5 repeats.
+center square resized to 256x256 and 512x512, 100 random true-colour hints, without a
+prior and with one (a Gaussian blur of the true ab standing in for a model's smooth
+prediction; the default ``prior_weight``, the prior-relative screened system of
+``vidcolor.guide.levin``: the same stencil as without a prior); median of 5 repeats.
+The load average is printed: the machine may be shared.
 
 Quality: 10 / 50 / 200 random ground-truth ab points (seeded) on three Kodak images at
 256 short side, propagated without a prior; PSNR of the RGB image rebuilt from the true L
@@ -24,7 +27,7 @@ import cv2
 import numpy as np
 
 from vidcolor.color import host_rgb_to_lab
-from vidcolor.guide.levin import affinity_laplacian, propagate_hints
+from vidcolor.guide.levin import DEFAULT_PRIOR_WEIGHT, affinity_laplacian, propagate_hints
 
 KODAK = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "eval-images" / "kodak24"
 
@@ -81,9 +84,12 @@ def main() -> None:
 
     import os
 
-    print(f"CPU: {cpu_model()} ({os.cpu_count()} logical cores); numpy {np.__version__}")
+    import scipy
+
+    print(f"CPU: {cpu_model()} ({os.cpu_count()} logical cores); numpy {np.__version__}, scipy {scipy.__version__}")
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print()
-    print("### Speed (kodim05, 100 random hints, median of %d)" % args.repeats)
+    print("### Speed (kodim05, 100 random hints, median of %d; prior_weight %g)" % (args.repeats, DEFAULT_PRIOR_WEIGHT))
     print()
     print("| size | build Laplacian (s) | propagate, no prior (s) | propagate, prior (s) |")
     print("|---|---|---|---|")
@@ -106,6 +112,7 @@ def main() -> None:
             withp.append(time.perf_counter() - t)
         med = statistics.median
         print(f"| {s}x{s} | {med(build):.3f} | {med(plain):.3f} | {med(withp):.3f} |")
+    print(f"\nload average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
     print()
     print("### Quality (random true-colour points, no prior, 256 short side, seed %d)" % args.seed)

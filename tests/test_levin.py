@@ -9,9 +9,11 @@ import cv2
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from scipy.sparse.linalg import spsolve
 
 from vidcolor.color import host_rgb_to_lab
 from vidcolor.guide.levin import (
+    DEFAULT_PRIOR_WEIGHT,
     Hint,
     Stroke,
     affinity_laplacian,
@@ -89,41 +91,118 @@ def test_no_prior_no_hints_is_gray():
 
 
 def test_prior_without_hints_returns_prior():
-    # a model-like prior: smooth within regions, following the image's edge
+    # the prior is returned exactly, whatever its structure: a model-like one (smooth
+    # within regions, following the image's edge) and a rough one
     yy, xx = np.mgrid[0:H, 0:W]
     prior = np.zeros((H, W, 2))
     prior[:, : W // 2] = (5.0, 8.0)
     prior[:, W // 2:] = (-6.0, 12.0)
     prior += 0.5 * np.sin(xx / 40.0)[..., None] * np.cos(yy / 30.0)[..., None]
-    u = propagate_hints(two_regions(), *no_hints(), prior_ab=prior)
-    assert np.abs(u - prior).max() < 0.05
+    for p in (prior, np.random.default_rng(5).uniform(-50, 50, (H, W, 2))):
+        for weight in (DEFAULT_PRIOR_WEIGHT, 1e-2):
+            u = propagate_hints(two_regions(), *no_hints(), prior_ab=p, prior_weight=weight)
+            np.testing.assert_array_equal(u, p)
+            assert u is not p  # a new array: the caller's prior is not modified in place
 
 
-def test_prior_with_hints_hint_near_prior_far():
+def two_region_prior():
     prior = np.zeros((H, W, 2))
     prior[:, : W // 2] = (5.0, 8.0)
     prior[:, W // 2:] = (-6.0, 12.0)
+    return prior
+
+
+def test_hint_dominates_its_region_against_the_prior():
+    prior = two_region_prior()
+    before = prior.copy()
     hint_ab, mask = rasterize([Hint(10, 24, LEFT, radius=2)], (H, W))
-    u = propagate_hints(two_regions(), hint_ab, mask, prior_ab=prior, prior_weight=0.01)
-    # the default weight (0.01) keeps a hint local (the cost is a squared Laplacian, its
-    # reach against the prior ~ weight^(-1/4)): next to the disc it still has a large share ...
-    share = (u[24, 13, 0] - prior[24, 13, 0]) / (LEFT[0] - prior[24, 13, 0])
-    assert share > 0.3
-    # ... far from it (same region, and across the edge) the prior wins
-    assert np.abs(u[2, 28] - prior[2, 28]).max() < 0.5
-    assert np.abs(u[:, W // 2 + 1:] - prior[:, W // 2 + 1:]).max() < 0.1
-    # a weaker prior: near the hint the hint wins outright, far away still the prior
-    u_weak = propagate_hints(two_regions(), hint_ab, mask, prior_ab=prior, prior_weight=1e-4)
-    assert np.abs(u_weak[24, 13] - LEFT).max() < np.abs(u_weak[24, 13] - prior[24, 13]).max()
-    assert np.abs(u_weak[:, W // 2 + 1:] - prior[:, W // 2 + 1:]).max() < 0.1
-    assert np.abs(u_weak[24, 20] - LEFT).max() < np.abs(u[24, 20] - LEFT).max()
+    u = propagate_hints(two_regions(), hint_ab, mask, prior_ab=prior)  # default weight
+    np.testing.assert_array_equal(prior, before)
+    # the whole left region takes the hint's colour (its correction of the prior) ...
+    share = (u[:, : W // 2] - prior[:, : W // 2]) / (np.array(LEFT) - prior[:, : W // 2])
+    assert share.min() > 0.98
+    # ... the edge holds it back: the right region keeps the prior but for a small leak
+    # (under 7% of the correction; an edge weight of ~1e-5 against the weight 3e-6)
+    corr = np.abs(np.array(LEFT) - prior[0, 0]).max()
+    assert np.abs(u[:, W // 2:] - prior[:, W // 2:]).max() < 0.07 * corr
+    # more weight: tighter edges, shorter reach (~weight^-1/2 pixels)
+    u4 = propagate_hints(two_regions(), hint_ab, mask, prior_ab=prior, prior_weight=1e-4)
+    assert np.abs(u4[:, W // 2:] - prior[:, W // 2:]).max() < 0.1
+    u2 = propagate_hints(two_regions(), hint_ab, mask, prior_ab=prior, prior_weight=1e-2)
+    share2 = (u2[..., 0] - prior[..., 0]) / (LEFT[0] - prior[..., 0])
+    assert share2[24, 13] > 0.5  # next to the disc the hint wins
+    assert share2[24, 20] < 0.2 and share2[2, 28] < 0.02  # 10 / 30 pixels away the prior
+    assert np.abs(u2[:, W // 2:] - prior[:, W // 2:]).max() < 1e-3
 
 
-def test_prior_weight_to_zero_approaches_hard_constraint_solution():
+def test_prior_reach_scales_like_inverse_sqrt_weight():
+    # a hinted column on a flat image: the correction decays by a factor rho per column,
+    # rho + 1/rho = 2 + 8λ/3 for the 3x3 stencil with uniform weights (interior rows)
+    L = np.full((9, 201), 50.0)
+    hint_ab = np.zeros((9, 201, 2))
+    mask = np.zeros((9, 201), bool)
+    mask[:, 100] = True
+    hint_ab[:, 100] = (10.0, -10.0)
+    lengths = []
+    for lam in (1e-2, 1e-3):
+        u = propagate_hints(L, hint_ab, mask, prior_ab=np.zeros((9, 201, 2)), prior_weight=lam)
+        row = u[4, 100:, 0]
+        rho = row[11] / row[10]
+        c = 1 + 4 * lam / 3
+        assert rho == pytest.approx(c - math.sqrt(c * c - 1), rel=2e-3)
+        np.testing.assert_allclose(u[..., 1], -u[..., 0], atol=1e-9)
+        np.testing.assert_allclose(u[:, :101], u[:, 100:][:, ::-1], atol=1e-9)  # symmetric
+        lengths.append(-1 / math.log(rho))
+    assert lengths[1] / lengths[0] == pytest.approx(math.sqrt(10), rel=0.02)
+
+
+def test_prior_weight_to_zero_propagates_the_correction():
     hint_ab, mask = rasterize([Hint(10, 24, LEFT), Hint(50, 24, RIGHT)], (H, W))
+    # a zero prior: the hard-constraint solution without a prior
     plain = propagate_hints(two_regions(), hint_ab, mask)
     tiny = propagate_hints(two_regions(), hint_ab, mask, prior_ab=np.zeros((H, W, 2)), prior_weight=1e-12)
     assert np.abs(plain - tiny).max() < 1e-2
+    # any prior: the prior plus the paper's propagation of (hint - prior)
+    prior = np.random.default_rng(2).uniform(-20, 20, (H, W, 2))
+    corr = propagate_hints(two_regions(), np.where(mask[..., None], hint_ab - prior, 0.0), mask)
+    tiny = propagate_hints(two_regions(), hint_ab, mask, prior_ab=prior, prior_weight=1e-12)
+    assert np.abs(tiny - (prior + corr)).max() < 1e-2
+
+
+@pytest.mark.parametrize("with_prior", [False, True])
+def test_solution_matches_double_precision_direct_solve(with_prior):
+    # the single-precision factorization + refinement against SciPy's double spsolve of
+    # the system the module docstring states
+    rng = np.random.default_rng(11)
+    h, w = 40, 50
+    L = cv2.GaussianBlur(rng.uniform(0, 100, (h, w)), (0, 0), 1.5)
+    mask = np.zeros((h, w), bool)
+    mask.flat[rng.choice(h * w, 3, replace=False)] = True  # few hints: worst conditioned
+    hint_ab = rng.uniform(-60, 60, (h, w, 2))
+    prior = rng.uniform(-30, 30, (h, w, 2)) if with_prior else np.zeros((h, w, 2))
+    lam = DEFAULT_PRIOR_WEIGHT
+    u = propagate_hints(L, hint_ab, mask, prior_ab=prior if with_prior else None, prior_weight=lam)
+    A = affinity_laplacian(L).tocsr()
+    f, c = ~mask.ravel(), mask.ravel()
+    M = A[f][:, f] + (lam * sp.identity(int(f.sum())) if with_prior else 0)
+    d_c = (hint_ab - prior).reshape(-1, 2)[c]
+    d_f = spsolve(M.tocsc(), -(A[f][:, c] @ d_c))
+    expect = prior.reshape(-1, 2).copy()
+    expect[f] += d_f
+    expect[c] = hint_ab.reshape(-1, 2)[c]
+    np.testing.assert_allclose(u.reshape(-1, 2), expect, rtol=0, atol=1e-8)
+
+
+def test_double_precision_fallback():
+    # without refinement steps the solver refactors in double precision
+    from vidcolor.guide.levin import _solve
+
+    rng = np.random.default_rng(4)
+    A = affinity_laplacian(rng.uniform(0, 100, (12, 15))).tocsr()
+    M = (A + 1e-3 * sp.identity(A.shape[0])).tocsr()
+    rhs = rng.normal(size=(A.shape[0], 2))
+    np.testing.assert_allclose(_solve(M.copy(), rhs, max_refine=0), spsolve(M.tocsc(), rhs), atol=1e-10)
+    np.testing.assert_allclose(_solve(M.copy(), rhs), spsolve(M.tocsc(), rhs), atol=1e-10)
 
 
 def test_colorize_with_hints_rgb_and_L_agree():

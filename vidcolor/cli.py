@@ -131,22 +131,39 @@ def colorize_options(f):
               help="0..1 (exclusive), how much of the previous frame's color is kept.")
 @click.option("--scene-threshold", type=float, default=None,
               help=f"Scene-cut threshold (mean |dL| in L units, default {O.SCENE_THRESHOLD:g}); a cut resets the smoothing.")
+@click.option("--reference", "reference", multiple=True, metavar="DIR|FRAME=IMAGE",
+              help="Coloured keyframes to follow: a folder of them named by frame index (as `vidcolor keyframes` "
+                   "writes them, coloured by you or any tool) or FRAME=IMAGE; repeatable. Their colour is carried "
+                   "along the motion within their shot; elsewhere the model's colours, in their palette.")
+@click.option("--hints", "hints", multiple=True, metavar="JSON|FRAME=PNG",
+              help="Colour points/strokes (a hints JSON, format in the README) or a scribble layer drawn over a "
+                   "keyframe (FRAME=PNG); repeatable. siggraph17 takes them natively; other models through "
+                   "Levin optimization. Then carried in time like a reference.")
+@click.option("--exemplar", type=click.Path(dir_okay=False), default=None,
+              help="A colour photo (any scene) whose palette the result takes, per luminance band, one mapping per "
+                   "shot.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 def colorize(input, output, model, weights, batch_size, device, size, render_factor, precision, crf, preset, codec,
-             fps, temporal, temporal_strength, scene_threshold, overwrite, quiet):
+             fps, temporal, temporal_strength, scene_threshold, reference, hints, exemplar, overwrite, quiet):
     """Colorize INPUT (video, image folder/glob, or photo) into OUTPUT.
 
     Audio streams are copied untouched, frame timestamps and rate are kept; the
     output's luminance is the input's, only the color (Lab ab) is predicted.
     OUTPUT appears only when the run succeeds; missing folders are created.
+
+    \b
+    Guided (the input is read twice; chroma kept in a temporary folder, ~0.7 MB/frame):
+      vidcolor keyframes film.mp4 -o keys/      # colour keys/*.png, then
+      vidcolor colorize film.mp4 -o out.mp4 --reference keys/
     """
     from .pipeline import colorize_video
 
     res = colorize_video(input, output, model=model, weights=weights, batch_size=batch_size, device=device,
                          size=size, precision=precision, crf=crf, preset=preset, codec=codec, fps=fps,
                          overwrite=overwrite, quiet=quiet, temporal=temporal, temporal_strength=temporal_strength,
-                         scene_threshold=scene_threshold, render_factor=render_factor, notify=_notify)
+                         scene_threshold=scene_threshold, render_factor=render_factor, notify=_notify,
+                         reference=reference, hints=hints, exemplar=exemplar)
     if not quiet:
         click.echo(f"{res.output}: {res.frames} frames in {res.seconds:.1f} s ({res.fps:.1f} frames/s)", err=True)
 

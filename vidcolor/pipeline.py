@@ -14,7 +14,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Protocol
+from typing import Callable, Iterator, Protocol, Sequence
 
 import numpy as np
 import torch
@@ -427,7 +427,7 @@ def _model_failed(e: Exception, batch: list, source: Source, engine: Stream) -> 
 
 
 def run(source: Source, sink: Sink, engine: Stream, batch_size: int = options.BATCH_SIZE, progress: bool = True,
-        on_batch: Callable[[int], None] | None = None, queue_batches: int = 3) -> Stats:
+        on_batch: Callable[[int], None] | None = None, queue_batches: int = 3, desc: str = "colorize") -> Stats:
     """Stream ``source`` through ``engine`` into ``sink`` with decode and encode threads.
 
     On success the sink is finished (renamed into place). On any failure, in any stage
@@ -470,7 +470,7 @@ def run(source: Source, sink: Sink, engine: Stream, batch_size: int = options.BA
         stats.add("encode", time.perf_counter() - t0)
 
     bar = tqdm(total=source.frame_count, unit="frame", dynamic_ncols=True, file=sys.stderr,
-               disable=not progress or not sys.stderr.isatty(), desc="colorize")
+               disable=not progress or not sys.stderr.isatty(), desc=desc)
     t_start = time.perf_counter()
     decoded = Prefetch(batches(), queue_batches, "vidcolor-decode")
     encoder = Drain(encode, queue_batches, "vidcolor-encode")
@@ -531,14 +531,19 @@ def colorize_video(input: str | os.PathLike, output: str | os.PathLike, model: s
                    temporal: str = options.TEMPORAL, temporal_strength: float | None = None,
                    scene_threshold: float | None = None, render_factor: int | None = None,
                    pretrained: bool = True, on_batch: Callable[[int], None] | None = None,
-                   notify: Callable[[str], None] | None = None, stats: Stats | None = None) -> Result:
+                   notify: Callable[[str], None] | None = None, stats: Stats | None = None,
+                   reference: Sequence[str | os.PathLike] = (), hints: Sequence[str | os.PathLike] = (),
+                   exemplar: str | os.PathLike | None = None, guide_options: dict | None = None) -> Result:
     """Colorize a video, an image sequence or a photo into ``output``.
 
     The output is written under a temporary name and appears under ``output``
     only when the run completes; the input is never modified; missing folders of
     ``output`` are created. ``size`` None: the model's own input size; ``render_factor``
     (DeOldify's own unit, the release default when None): ``size = 16 * render_factor``.
-    Returns the output path, the frame count, wall seconds and per-stage timings.
+    Guidance (:mod:`vidcolor.guide.guided`): ``reference`` (folders of coloured keyframes or
+    ``FRAME=IMAGE``), ``hints`` (hints JSON files or ``FRAME=SCRIBBLE.png``) and ``exemplar``
+    (a colour photo whose palette the result takes); any of them makes the run read the input
+    twice; ``guide_options``: :class:`~vidcolor.guide.guided.Guidance` settings (``half_life``...). Returns the output path, the frame count, wall seconds and per-stage timings.
     """
     input, output = Path(input), Path(output)
     options.check_batch_size(batch_size)
@@ -549,15 +554,29 @@ def colorize_video(input: str | os.PathLike, output: str | os.PathLike, model: s
     size = size_from_render_factor(model, size, render_factor)
     smoother_opts = dict(scene_threshold=scene_threshold)
     _temporal.check(temporal, temporal_strength, **smoother_opts)
+    guidance = None
+    if reference or hints or exemplar:
+        from .guide.guided import Guidance
+
+        guidance = Guidance.parse(reference, hints, exemplar, **(guide_options or {}))
     dev = resolve_device(device)
     with contextlib.ExitStack() as stack:
         source = open_source(input, fps=fps)
         stack.callback(source.close)
-        check_output(output, [input], overwrite)
+        check_output(output, [input, *(guidance.files if guidance else ())], overwrite)
         net = model if isinstance(model, torch.nn.Module) else load_model(model, weights=weights, device=dev,
                                                                           pretrained=pretrained)
         smoother = _temporal.make_smoother(temporal, temporal_strength, **smoother_opts)
         engine = Engine(net, dev, size=size, smoother=smoother, precision=precision, stats=stats, notify=notify)
+        if guidance is not None:
+            from .guide.guided import colorize_guided
+
+            source.close()
+            t0 = time.perf_counter()
+            st = colorize_guided(input, output, engine, guidance, fps=fps, batch_size=batch_size,
+                                 scene_threshold=scene_threshold, quiet=quiet, on_batch=on_batch, notify=notify,
+                                 sink_options=dict(codec=codec, crf=crf, preset=preset, overwrite=overwrite))
+            return Result(output, st.frames, time.perf_counter() - t0, st)
         sink = open_sink(output, source, codec=codec, crf=crf, preset=preset, overwrite=overwrite, notify=notify)
         t0 = time.perf_counter()
         st = run(source, sink, engine, batch_size=batch_size, progress=not quiet, on_batch=on_batch)

@@ -38,6 +38,8 @@ class Colorizer(nn.Module):
     #: state-dict key prefixes a checkpoint may lack (unused by colorization, e.g. a classifier
     #: head some copies of a release drop); the model's own values fill them
     optional_keys: tuple[str, ...] = ()
+    #: the model takes user hints itself: ``forward(l_norm, hints_ab=N2HW Lab units, hints_mask=N1HW)``
+    takes_hints: bool = False
 
     def check_size(self, size: int) -> int:
         """``--size`` for this model (an OptionError if it cannot take it); the engine calls it."""

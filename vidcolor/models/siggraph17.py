@@ -20,6 +20,7 @@ from .base import Colorizer, conv_relu_stack, zhang_release
 class SIGGRAPH17(Colorizer):
     name = "siggraph17"
     input_size = 256
+    takes_hints = True
 
     def __init__(self, classes: int = 529) -> None:
         super().__init__()

@@ -26,12 +26,12 @@ DEFAULT_FLOW_PRESET = "fast"
 DEFAULT_SIGMA_L = 6.0        # L units: luminance mismatch at which c_lum = exp(-1/2)
 
 
-def _to_gray8(L: np.ndarray) -> np.ndarray:
+def to_gray8(L: np.ndarray) -> np.ndarray:
     """L float hw in [0, 100] -> uint8 hw (0..255) for OpenCV's flow."""
     return np.clip(L * 2.55 + 0.5, 0, 255).astype(np.uint8)
 
 
-def _remap(x: np.ndarray, map_x: np.ndarray, map_y: np.ndarray) -> np.ndarray:
+def remap(x: np.ndarray, map_x: np.ndarray, map_y: np.ndarray) -> np.ndarray:
     """Bilinear backward warp of hw or hwC float32: out[y, x] = x[map_y, map_x] (border replicated)."""
     return cv2.remap(x, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
@@ -51,7 +51,7 @@ def flow_confidence(flow_back: np.ndarray, flow_fwd: np.ndarray) -> np.ndarray:
     h, w = flow_back.shape[:2]
     map_x = np.arange(w, dtype=np.float32)[None, :] + flow_back[..., 0]
     map_y = np.arange(h, dtype=np.float32)[:, None] + flow_back[..., 1]
-    fwd = _remap(flow_fwd, map_x, map_y)
+    fwd = remap(flow_fwd, map_x, map_y)
     err = _sq_norm(fwd + flow_back)
     bound = 0.01 * (_sq_norm(fwd) + _sq_norm(flow_back)) + 0.5
     inside = (map_x >= 0) & (map_x <= w - 1) & (map_y >= 0) & (map_y <= h - 1)
@@ -75,13 +75,13 @@ class FlowSmoother(Smoother):
         super().__init__(strength, **kw)
 
     def _step(self, ab, L):
-        g_prev, g_cur = _to_gray8(self._prev_L), _to_gray8(L)
+        g_prev, g_cur = to_gray8(self._prev_L), to_gray8(L)
         back = self._dis.calc(g_cur, g_prev, None)
         conf = flow_confidence(back, self._dis.calc(g_prev, g_cur, None))
         h, w = L.shape
         map_x = np.arange(w, dtype=np.float32)[None, :] + back[..., 0]
         map_y = np.arange(h, dtype=np.float32)[:, None] + back[..., 1]
-        prev = _remap(np.dstack([self._prev_ab[0], self._prev_ab[1], self._prev_L]), map_x, map_y)
+        prev = remap(np.dstack([self._prev_ab[0], self._prev_ab[1], self._prev_L]), map_x, map_y)
         c_lum = np.exp(-0.5 * np.square((prev[..., 2] - L) / np.float32(self.sigma_l)))
         wgt = (np.float32(self.strength) * conf * c_lum).astype(np.float32)
         return ab + wgt * (prev[..., :2].transpose(2, 0, 1) - ab)
