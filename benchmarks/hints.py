@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import platform
 import statistics
 import sys
 import time
@@ -56,13 +55,9 @@ TARGET_DB = 3.0
 
 
 def cpu_model() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+    from vidcolor.bench import machine_info
+
+    return machine_info()["cpu"]
 
 
 def read_rgb(path: Path) -> np.ndarray:

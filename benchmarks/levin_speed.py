@@ -18,7 +18,6 @@ baseline (ab = 0). Images are read at run time from ../shared/data/eval-images/k
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -67,13 +66,9 @@ def rgb_psnr(L: np.ndarray, ab: np.ndarray, ref_rgb: np.ndarray) -> float:
 
 
 def cpu_model() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+    from vidcolor.bench import machine_info
+
+    return machine_info()["cpu"]
 
 
 def main() -> None:

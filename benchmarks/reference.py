@@ -77,7 +77,7 @@ def distances(n: int, keys: list[int]) -> np.ndarray:
     return d
 
 
-def run_clip(name: str, frames: int, tmp: Path) -> dict:
+def run_clip(name: str, frames: int, tmp: Path, score: bool = True) -> dict:
     orig = read_frames(DATA / name, frames)
     gray_dir, key_dir, ref_dir = tmp / "gray", tmp / "keys", tmp / "refs"
     for d in (gray_dir, ref_dir):
@@ -91,6 +91,8 @@ def run_clip(name: str, frames: int, tmp: Path) -> dict:
     outs, times, temporal = {"gray": gray}, {}, {}
     runs = {"automatic": {}, "reference": {"reference": [ref_dir], "guide_options": {"fallback": False}},
             "reference + fallback": {"reference": [ref_dir]}}
+    if not score:
+        del runs["reference"]
     for method, kw in runs.items():
         out_dir = tmp / method.replace(" ", "_").replace("+", "")
         st = Stats()
@@ -98,10 +100,11 @@ def run_clip(name: str, frames: int, tmp: Path) -> dict:
         colorize_video(gray_dir, out_dir, quiet=True, stats=st, **kw)
         times[method] = time.perf_counter() - t0
         temporal[method] = st.seconds["temporal"]
-        outs[method] = [read_image(p) for p in sorted(out_dir.glob("*.png"))]
+        if score:
+            outs[method] = [read_image(p) for p in sorted(out_dir.glob("*.png"))]
     res = {"clip": name, "frames": len(orig), "keyframes": keys, "seconds": times, "temporal_seconds": temporal,
            "distance": distances(len(orig), keys).tolist()}
-    for method in METHODS:
+    for method in METHODS if score else ():
         de, ps = scores(orig, outs[method])
         res[method] = {"de2000": de.tolist(), "psnr": ps.tolist()}
     return res
@@ -134,12 +137,17 @@ def summary(results: list[dict]) -> str:
         v = [per[m][sel].mean() for m in METHODS]
         lines.append(f"| {label} | {int(sel.sum())} | " + " | ".join(f"{x:.2f}" for x in v)
                      + f" | {v[3] / v[1]:.2f} | {pp[METHODS[3]][sel].mean() - pp['automatic'][sel].mean():+.2f} |")
-    lines += ["", "| clip | automatic run (s) | guided run (s) | flow smoother in the automatic run (s) | "
-              "propagation: flow + both passes (s) |", "|---|---|---|---|---|"]
+    return "\n".join(lines) + "\n\n" + speed_table(results)
+
+
+def speed_table(results: list[dict]) -> str:
+    lines = ["| clip | automatic run (s) | guided run (s) | flow smoother in the automatic run (s) | "
+             "propagation: flow + both passes (s) | propagation / smoother |", "|---|---|---|---|---|---|"]
     for r in results:
         s, tmp = r["seconds"], r["temporal_seconds"]
+        prop = tmp['reference + fallback'] - tmp['automatic']
         lines.append(f"| {r['clip']} | {s['automatic']:.1f} | {s['reference + fallback']:.1f} | {tmp['automatic']:.2f} | "
-                     f"{tmp['reference + fallback'] - tmp['automatic']:.2f} |")
+                     f"{prop:.2f} | {prop / tmp['automatic']:.2f} |")
     return "\n".join(lines)
 
 
@@ -177,14 +185,15 @@ def main() -> None:
     ap.add_argument("--clips", nargs="*", default=CLIPS)
     ap.add_argument("--plot", type=Path, default=None, help="PNG of CIEDE2000 against the distance (matplotlib)")
     ap.add_argument("--json", type=Path, default=None, help="per-frame scores")
+    ap.add_argument("--speed", action="store_true", help="only the timing table (no scoring, no pure-reference run)")
     args = ap.parse_args()
     results = []
     for name in args.clips:
         with tempfile.TemporaryDirectory(prefix="vidcolor-refbench-") as tmp:
             t0 = time.perf_counter()
-            results.append(run_clip(name, args.frames, Path(tmp)))
+            results.append(run_clip(name, args.frames, Path(tmp), score=not args.speed))
             print(f"{name}: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
-    print(summary(results))
+    print(speed_table(results) if args.speed else summary(results))
     if args.json:
         args.json.write_text(json.dumps(results))
     if args.plot:

@@ -543,7 +543,8 @@ def colorize_video(input: str | os.PathLike, output: str | os.PathLike, model: s
     Guidance (:mod:`vidcolor.guide.guided`): ``reference`` (folders of coloured keyframes or
     ``FRAME=IMAGE``), ``hints`` (hints JSON files or ``FRAME=SCRIBBLE.png``) and ``exemplar``
     (a colour photo whose palette the result takes); any of them makes the run read the input
-    twice; ``guide_options``: :class:`~vidcolor.guide.guided.Guidance` settings (``half_life``...). Returns the output path, the frame count, wall seconds and per-stage timings.
+    twice; ``guide_options``: :class:`~vidcolor.guide.guided.Guidance` settings (``half_life``,
+    ``fallback``). Returns the output path, the frame count, wall seconds and per-stage timings.
     """
     input, output = Path(input), Path(output)
     options.check_batch_size(batch_size)
