@@ -29,11 +29,7 @@ from .errors import InputError
 from .media import Source, check_output, iter_batches, open_sink, open_source
 from .pipeline import Pending, Stats, run
 
-#: the longer side of the frames the smoother sees (as the engine's 256 model size)
-WORK_SIDE = 256
-
-
-def work_size(h: int, w: int, side: int = WORK_SIDE) -> tuple[int, int]:
+def work_size(h: int, w: int, side: int = options.WORK_SIDE) -> tuple[int, int]:
     """(h, w) scaled so the longer side is ``side`` (never enlarged)."""
     s = min(1.0, side / max(h, w))
     return max(1, round(h * s)), max(1, round(w * s))
@@ -43,7 +39,7 @@ class Deflicker:
     """A stream stage for :func:`vidcolor.pipeline.run`: coloured frames in, the same frames
     with their chroma smoothed in time out (see module doc)."""
 
-    def __init__(self, smoother, original: Source | None = None, side: int = WORK_SIDE,
+    def __init__(self, smoother, original: Source | None = None, side: int = options.WORK_SIDE,
                  stats: Stats | None = None):
         self.smoother, self.side = smoother, side
         self.original = original

@@ -53,7 +53,7 @@ SCENE_THRESHOLD = 14.0       # mean |dL| (L units) on a 128x128 grid; benchmarks
 MIN_SCENE_LEN = 15           # frames between two cuts, as PySceneDetect (frames extract --per-scene)
 
 # --- guided colorization: --reference, --hints, --exemplar (vidcolor.guide.guided) --------
-GUIDE_SIDE = 256             # longer side of the frames the guided stage works at (as deflicker)
+WORK_SIDE = 256              # longer side of the frames deflicker and the guided stage work at
 REFERENCE_MIN_CORRELATION = 0.9   # of a reference's L with its frame's L; below: the wrong frame
 PROPAGATION_HALF_LIFE = 100  # frames: confidence in a propagated colour halves over this distance
 

@@ -1,7 +1,7 @@
 """Guided colorization: ``--reference`` keyframes, ``--hints`` and ``--exemplar``.
 
 A run reads the source twice and works on the chroma at a small working size (the longer side
-:data:`~vidcolor.options.GUIDE_SIDE`, aspect kept), which it keeps in a temporary folder (about
+:data:`~vidcolor.options.WORK_SIDE`, aspect kept), which it keeps in a temporary folder (about
 0.7 MB per frame at 256x144, removed at the end; ``TMPDIR`` says where):
 
 1. **Forward pass** (the colorize pipeline, with its threads): the model colours every frame
@@ -66,24 +66,19 @@ import torch
 from tqdm import tqdm
 
 from .. import color, options
+from ..deflicker import work_size
 from ..errors import InputError
 from ..media import IMAGE_EXTS, Sink, open_sink, open_source, read_image
 from ..media.files import discover
 from ..pipeline import Pending, Stats, run
 from ..temporal.flow import DEFAULT_FLOW_PRESET, DEFAULT_SIGMA_L, DIS_PRESETS, flow_confidence, remap, to_gray8
 from ..temporal.scenes import ContentDetector
-from .hints import FrameHints, parse_hints
+from .hints import FrameHints, frame_spec, parse_hints
 from .levin import propagate_hints
 from .transfer import BandStats, BandTransfer
 
 RELIABLE = (0.5, 0.8)   # flow reliability (consistency x luminance agreement): 0 below, 1 above
 FILL_SIGMA = 0.05       # of the longer side: reach of the hole filling around unreliable pixels
-
-
-def work_size(h: int, w: int, side: int = options.GUIDE_SIDE) -> tuple[int, int]:
-    """(h, w) scaled so the longer side is ``side`` (never enlarged)."""
-    s = min(1.0, side / max(h, w))
-    return max(1, round(h * s)), max(1, round(w * s))
 
 
 def _shrink(x: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -112,12 +107,12 @@ def parse_references(specs: Sequence[str | os.PathLike]) -> dict[int, Path]:
 
     for spec in specs:
         s = str(spec)
-        m = re.match(r"^(\d+)=(.+)$", s)
-        if m:
-            path = Path(m.group(2))
+        given = frame_spec(s)
+        if given is not None:
+            idx, path = given
             if not path.is_file():
                 raise InputError(f"--reference {s}: {path} is not a file")
-            add(int(m.group(1)), path, s)
+            add(idx, path, s)
             continue
         folder = Path(s)
         if not folder.is_dir():
@@ -144,7 +139,7 @@ class Guidance:
     exemplar: Path | None = None
     half_life: float = options.PROPAGATION_HALF_LIFE
     fallback: bool = True            # False: propagate without confidence or fallback (benchmarks)
-    side: int = options.GUIDE_SIDE
+    side: int = options.WORK_SIDE
 
     @classmethod
     def parse(cls, reference=(), hints=(), exemplar=None, **kw) -> "Guidance":
@@ -194,8 +189,7 @@ def load_reference(path: Path, idx: int, L_small: np.ndarray) -> np.ndarray:
     InputError if its luminance is not that of the frame."""
     img = read_image(path)
     h, w = L_small.shape
-    lab = color.host_rgb_to_lab(_shrink(img, (h, w)) if img.dtype == np.uint8 else
-                                cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA))
+    lab = color.host_rgb_to_lab(_shrink(img, (h, w)))
     r = luminance_match(lab[..., 0], L_small)
     if r < options.REFERENCE_MIN_CORRELATION:
         raise InputError(f"reference {path} does not match frame {idx}: the correlation of their luminance is "
@@ -215,7 +209,7 @@ def luminance_match(a: np.ndarray, b: np.ndarray) -> float:
 
 def exemplar_stats(path: Path, side: int) -> BandStats:
     img = read_image(path)
-    lab = color.host_rgb_to_lab(_shrink(img, work_size(*img.shape[:2], side)) if img.dtype == np.uint8 else img)
+    lab = color.host_rgb_to_lab(_shrink(img, work_size(*img.shape[:2], side)))
     if float(np.hypot(lab[..., 1], lab[..., 2]).mean()) < 2.0:
         raise InputError(f"--exemplar {path} has (almost) no colour: give a colour photo")
     return BandStats().add(lab[..., 0], lab[..., 1:].transpose(2, 0, 1))
@@ -300,12 +294,10 @@ class _Store:
 class _ForwardPass(Sink):
     """Pass 1, as the sink of the colorize pipeline: it gets each coloured frame and its source frame."""
 
-    def __init__(self, folder: Path, guidance: Guidance, model, model_size: int, device, scene_threshold: float,
-                 notify: Callable[[str], None]):
+    def __init__(self, folder: Path, guidance: Guidance, model, model_size: int, device, scene_threshold: float):
         self.final = folder
         self.g = guidance
         self.model, self.model_size, self.device = model, model_size, device
-        self.notify = notify
         self.store = _Store(folder)
         self.detector = ContentDetector(scene_threshold, options.MIN_SCENE_LEN)
         self.need_flow = bool(guidance.keyframes)
@@ -456,12 +448,12 @@ class _ForwardPass(Sink):
             prop, conf, T = ab_f, c_f, self.transfer[kf]
         elif a_f == 0.0:
             prop, conf, T = ab_b, c_b, self.transfer[kb]
+        elif not self.g.fallback:
+            return a_f * ab_f + (1 - a_f) * ab_b
         else:
             w_f, w_b = a_f * c_f, (1 - a_f) * c_b
             conf = w_f + w_b
             prop = (w_f * ab_f + w_b * ab_b) / np.maximum(conf, 1e-6)
-            if not self.g.fallback:
-                prop = a_f * ab_f + (1 - a_f) * ab_b
             T = self.transfer[kf].mix(self.transfer[kb], 1 - a_f)
         if not self.g.fallback:
             return prop
@@ -511,7 +503,7 @@ def colorize_guided(input: Path, output: Path, engine, guidance: Guidance, *, fp
         source = open_source(input, fps=fps)
         try:
             guidance.check_source(source)
-            plan = _ForwardPass(Path(tmp), guidance, engine.model, engine.size, engine.device, threshold, notify)
+            plan = _ForwardPass(Path(tmp), guidance, engine.model, engine.size, engine.device, threshold)
             run(source, plan, engine, batch_size=batch_size, progress=not quiet, desc="colorize (1/3)")
         finally:
             source.close()

@@ -187,15 +187,22 @@ def _list(entry: dict, key: str, where: str) -> list:
     return v
 
 
+def frame_spec(spec: str) -> tuple[int, Path] | None:
+    """``FRAME=FILE`` (as ``--reference 120=key.png`` and ``--hints 0=scribble.png``) -> (frame, path);
+    None for anything else."""
+    m = re.match(r"^(\d+)=(.+)$", spec)
+    return (int(m.group(1)), Path(m.group(2))) if m else None
+
+
 def parse_hints(specs: Sequence[str | os.PathLike]) -> dict[int, FrameHints]:
     """``--hints`` values: hints JSON files and ``FRAME=SCRIBBLE.png`` -> frame -> hints (merged)."""
     out: dict[int, FrameHints] = {}
     for spec in specs:
         s = str(spec)
-        m = re.match(r"^(\d+)=(.+)$", s)
-        if m:
-            idx = int(m.group(1))
-            out.setdefault(idx, FrameHints(idx)).scribbles.append(Path(m.group(2)))
+        given = frame_spec(s)
+        if given is not None:
+            idx, path = given
+            out.setdefault(idx, FrameHints(idx)).scribbles.append(path)
             continue
         if Path(s).suffix.lower() != ".json":
             raise InputError(f"--hints {s}: give a hints .json file or FRAME=SCRIBBLE.png (e.g. 0=scribble.png)")
