@@ -132,3 +132,41 @@ def server():
     yield f"http://127.0.0.1:{httpd.server_address[1]}", files
     httpd.shutdown()
     httpd.server_close()
+
+
+CHROMIUM = "/usr/bin/chromium"   # Debian's chromium, installed by .ci/run (apt-get)
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """A headless Chromium driven by Playwright (the system browser: Playwright cannot
+    download its own offline). Skipped where either is missing, except where
+    ``VIDCOLOR_REQUIRE_BROWSER`` is set (``.ci/run`` sets it): there that is a failure."""
+    import os
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        sync_playwright = None
+    if sync_playwright is None or not Path(CHROMIUM).exists():
+        if os.environ.get("VIDCOLOR_REQUIRE_BROWSER"):
+            pytest.fail(f"browser tests need playwright (pip install -e '.[web,test]') and {CHROMIUM} (apt-get install chromium)")
+        pytest.skip(f"no playwright or no {CHROMIUM}")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh page that records console errors and page errors in ``page.errors``."""
+    context = browser.new_context(accept_downloads=True, viewport={"width": 1200, "height": 900})
+    pg = context.new_page()
+    pg.errors = []
+    pg.on("console", lambda m: pg.errors.append(m.text) if m.type == "error" else None)
+    pg.on("pageerror", lambda e: pg.errors.append(str(e)))
+    pg.set_default_timeout(30_000)
+    yield pg
+    context.close()

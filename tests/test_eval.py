@@ -14,9 +14,10 @@ from click.testing import CliRunner
 from conftest import pan_frames
 from vidcolor.cli import main
 from vidcolor.errors import InputError, OptionError, OutputError
-from vidcolor.evaluate import SHEET_ROW_HEIGHT, ContactSheet, evaluate, to_gray_frames
+from vidcolor.evaluate import ContactSheet, evaluate, to_gray_frames
 from vidcolor.media import read_image, write_image
 from vidcolor.metrics import colorfulness, psnr, report
+from vidcolor.metrics.gallery import SHEET_ROW_HEIGHT
 from vidcolor.pipeline import colorize_video
 
 
@@ -109,7 +110,7 @@ def test_eval_command_prints_rows_and_writes_reports(tmp_path, color_seq, tiny_w
     rows = {line.split()[0]: line.split() for line in r.stdout.splitlines()}
     assert rows["model"][:3] == ["model", "PSNR", "SSIM"] and "gray" in rows and "tiny" in rows
     data = json.loads(js.read_text())
-    assert set(data) == {"models", "settings"} and set(data["models"]) == {"gray", "tiny"}
+    assert set(data) == {"kind", "models", "images", "settings"} and set(data["models"]) == {"gray", "tiny"}
     assert float(rows["tiny"][1]) == pytest.approx(data["models"]["tiny"]["summary"]["psnr"]["mean"], abs=0.01)
     assert "| gray |" in md.read_text()
 
@@ -120,7 +121,7 @@ def test_metrics_command(tmp_path, color_seq, monkeypatch):
                                   "--device", "cpu", "--json", str(js), "--csv", str(cs)])
     assert r.exit_code == 0, r.output
     data = json.loads(js.read_text())
-    assert set(data) == {"frames", "summary", "settings"} and len(data["frames"]) == 6
+    assert set(data) == {"kind", "frames", "summary", "images", "settings"} and len(data["frames"]) == 6
     assert data["summary"]["ssim"]["mean"] == pytest.approx(1.0) and data["summary"]["cdc"]["value"] > 0  # a pan
     assert len(cs.read_text().splitlines()) == 7
 

@@ -256,7 +256,7 @@ def test_compare_json_shape_and_values(tmp_path, photo):
     ref = _write_seq(tmp_path / "ref", ref_frames)
     cand = _write_seq(tmp_path / "cand", cand_frames)
     rep = report.compare(ref, cand, metrics="psnr,ssim,deltae2000,colorfulness,auc,warp_error,cdc", device="cpu")
-    assert set(rep) == {"frames", "summary", "settings"}
+    assert set(rep) == {"kind", "frames", "summary", "images", "settings"}
     assert len(rep["frames"]) == 6
     f3 = rep["frames"][3]
     assert f3["index"] == 3 and f3["name"] == "f003.png"

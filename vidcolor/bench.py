@@ -248,10 +248,9 @@ def benchmark(inputs: list[str | os.PathLike], models: list[str], batch_sizes: l
     if baseline:
         configs.insert(0, Config("transcode", max(batch_sizes), size, device))
     dev = resolve_device(device)
-    report = {"machine": machine_info(), "settings": {"size": size, "device": str(dev), "repeats": repeats,
-                                                      "codec": codec, "crf": crf, "preset": preset,
-                                                      "random_weights": random_weights,
-                                                      "stage_timing": stage_timing},
+    report = {"kind": "bench", "machine": machine_info(),
+              "settings": {"size": size, "device": str(dev), "repeats": repeats, "codec": codec, "crf": crf,
+                           "preset": preset, "random_weights": random_weights, "stage_timing": stage_timing},
               "results": []}
     models_cache: dict[str, torch.nn.Module] = {}
     with tempfile.TemporaryDirectory(prefix="vidcolor-bench-") as tmp:

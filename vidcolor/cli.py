@@ -61,13 +61,21 @@ def _metrics_help() -> str:
     return registry.help_text()
 
 
-def _report_paths(paths, inputs) -> None:
-    """Check report outputs before a long run (they may replace older reports, never an input)."""
+def _report_paths(paths, inputs, html=None) -> None:
+    """Check report outputs before a long run (they may replace older reports, never an input);
+    ``html``: the --report path, which also needs matplotlib."""
     from .media.files import check_output
 
-    for p in paths:
+    if html:
+        from .metrics.html import require_matplotlib
+
+        require_matplotlib()
+    for p in [*paths, html]:
         if p:
             check_output(p, inputs, report=True)
+
+
+_REPORT_HELP = "Write a self-contained HTML report (plots, worst frames, contact sheet) here; needs matplotlib."
 
 
 _SIZE_HELP = "Side of the square the model sees (multiple of 8); default: the model's own input size."
@@ -83,6 +91,7 @@ def main() -> None:
     Quick start:
       vidcolor colorize samples/bw_pan.mp4 -o colored.mp4
       vidcolor weights list
+      vidcolor serve            # the same in a browser (pip install "vidcolor[web]")
     Run `vidcolor COMMAND --help` for each command's options.
     """
 
@@ -359,21 +368,24 @@ def _metrics_option(f):
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
               help="Write per-frame values, summary and settings as JSON.")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False), default=None, help="Write one CSV line per frame.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False), default=None, help=_REPORT_HELP)
 @click.option("--resize", is_flag=True, help="Resize candidate frames to the reference size instead of failing.")
 @click.option("--lpips-net", type=click.Choice(O.LPIPS_NETS), default=O.LPIPS_NET, show_default=True)
 @click.option("--device", default=O.DEVICE, show_default=True, help=_DEVICE_HELP)
 @click.option("--batch-size", type=int, default=O.BATCH_SIZE, show_default=True, help="Frames scored per batch.")
-def metrics_cmd(reference, candidate, metric_list, json_path, csv_path, resize, lpips_net, device, batch_size):
+def metrics_cmd(reference, candidate, metric_list, json_path, csv_path, report_path, resize, lpips_net, device,
+                batch_size):
     """Score CANDIDATE against REFERENCE frame by frame (videos, image folders or photos).
 
     PSNR, SSIM (Gaussian sigma 1.5, population covariance), LPIPS, mean CIEDE2000,
     colorfulness, ab AuC, and the temporal warp error (OpenCV DIS flow on the
-    reference) and CDC. Prints mean and median; --json/--csv hold every frame.
+    reference) and CDC. Prints mean and median; --json/--csv hold every frame; --report
+    draws them, with the worst frames and a contact sheet (see `vidcolor report`).
     """
     from .media.files import write_json
     from .metrics import report
 
-    _report_paths([json_path, csv_path], [reference, candidate])
+    _report_paths([json_path, csv_path], [reference, candidate], html=report_path)
     O.check_batch_size(batch_size)
     rep = report.compare(reference, candidate, metrics=metric_list, resize=resize, device=device,
                          lpips_net=lpips_net, batch_size=batch_size, warn=_notify)
@@ -384,6 +396,10 @@ def metrics_cmd(reference, candidate, metric_list, json_path, csv_path, resize, 
         write_json(json_path, rep)
     if csv_path:
         report.write_csv(rep["frames"], csv_path)
+    if report_path:
+        from .metrics.html import write_result
+
+        write_result(rep, report_path, name=str(candidate))
 
 
 @main.command("eval")
@@ -404,20 +420,22 @@ def metrics_cmd(reference, candidate, metric_list, json_path, csv_path, resize, 
 @click.option("--contact-sheet", type=click.Path(dir_okay=False), default=None,
               help="PNG with gray | each model | original for a few frames of the first input.")
 @click.option("--sheet-frames", type=int, default=O.SHEET_FRAMES, show_default=True, help="Frames on the contact sheet.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False), default=None, help=_REPORT_HELP)
 def eval_cmd(inputs, models, weights_files, batch_size, device, size, temporal, temporal_strength, metric_list,
-             lpips_net, json_path, md_path, contact_sheet, sheet_frames):
+             lpips_net, json_path, md_path, contact_sheet, sheet_frames, report_path):
     """Evaluate colorizers on color INPUTS (videos, image folders): gray in, originals as ground truth.
 
     Each input is converted to gray (L kept, ab = 0), colorized by every --model
     through the same engine as `colorize`, and scored against the original. Prints
     one row per model plus `gray` (the input itself: the baseline to beat).
+    --json holds every frame's values and the worst frames' thumbnails, for `vidcolor report`.
     """
     import time
 
     from .evaluate import evaluate, format_markdown, format_table
     from .media.files import write_json, write_text
 
-    _report_paths([json_path, md_path], inputs)
+    _report_paths([json_path, md_path], inputs, html=report_path)
     t0 = time.perf_counter()
     res = evaluate(list(inputs), list(models), list(weights_files), metrics=metric_list, batch_size=batch_size,
                    device=device, size=size, temporal=temporal, temporal_strength=temporal_strength,
@@ -427,8 +445,41 @@ def eval_cmd(inputs, models, weights_files, batch_size, device, size, temporal, 
         write_json(json_path, res)
     if md_path:
         write_text(md_path, format_markdown(res))
+    if report_path:
+        from .metrics.html import write_result
+
+        write_result(res, report_path, name=", ".join(inputs), title="vidcolor eval")
     click.echo(f"vidcolor: {res['settings']['frames']} frames x {len(models)} model(s) in "
                f"{time.perf_counter() - t0:.1f} s", err=True)
+
+
+@main.command("report")
+@click.argument("results", nargs=-1, required=True, type=click.Path())
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="The HTML file to write.")
+@click.option("--title", default=None, help="Page title (default: vidcolor report).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing OUTPUT.")
+def report_cmd(results, output, title, overwrite):
+    """Turn RESULTS (JSON of `eval`, `metrics` or `bench --json`) into one HTML report.
+
+    The page is self-contained: it opens offline, every plot and picture embedded, no
+    external URL. A section per file: for eval and metrics, the summary tables (mean
+    and median per metric and model), one plot per metric over the frames (the
+    boundaries between inputs marked), the worst frames of the primary metric (CIEDE2000,
+    else PSNR) as gray | output | original, and the contact sheet; for bench, the
+    time per pipeline stage per configuration and the speed table. Needs matplotlib
+    (pip install "vidcolor[report]"). `eval --report` and `metrics --report` write
+    the same page directly.
+
+    \b
+    Example:
+      vidcolor eval film.mp4 --model compact --json eval.json
+      vidcolor bench film.mp4 --json bench.json
+      vidcolor report eval.json bench.json -o report.html
+    """
+    from .metrics.html import write_report
+
+    path = write_report(results, output, title=title, overwrite=overwrite)
+    click.echo(f"{path}: report of {len(results)} result file(s)", err=True)
 
 
 # --- bench (benchmark harness) ------------------------------------------------------
@@ -501,6 +552,38 @@ def bench_cmd(inputs, models, batch_sizes, size, device, temporals, repeats, ran
         write_json(json_path, report, indent=2)
     if md_path:
         write_text(md_path, md)
+
+
+# --- serve (the local web app) -------------------------------------------------------
+
+@main.command()
+@click.option("--host", default=O.WEB_HOST, show_default=True,
+              help="Address to listen on; anything but loopback makes the app reachable from other machines "
+                   "(there is no login), with a warning.")
+@click.option("--port", type=click.IntRange(0, 65535), default=O.WEB_PORT, show_default=True, help="0: any free port.")
+@click.option("--data", type=click.Path(file_okay=False), default=O.WEB_DATA, show_default=True,
+              help="Folder for jobs, uploads and results; a restart keeps finished results.")
+@click.option("--allow-dir", type=click.Path(file_okay=False, exists=True), default=None,
+              help="Also offer the media under this folder (read only); no other server path is readable.")
+@click.option("--max-upload", "max_upload_mb", type=click.IntRange(1), default=O.WEB_MAX_UPLOAD_MB,
+              show_default=True, help="Largest upload, in MB.")
+@click.option("--device", default=O.DEVICE, show_default=True, help=_DEVICE_HELP + " One worker per GPU.")
+def serve(host, port, data, allow_dir, max_upload_mb, device):
+    """A local web app: upload a photo, a video or a zip of frames, colorize it, compare
+    before/after and download. Needs the web extra: pip install "vidcolor[web]".
+
+    Jobs run one at a time per device, with live progress and cancel; a JSON API
+    (POST /api/jobs, GET/DELETE /api/jobs/ID, GET /api/jobs/ID/result) serves scripts,
+    see the README. Open the printed address in a browser; Ctrl-C stops the server.
+    """
+    from . import web
+
+    web.require()
+    from .web.app import serve as run_server
+
+    O.check_device(device)
+    run_server(host=host, port=port, notify=_notify, data=data, allow_dir=allow_dir,
+               max_upload_mb=max_upload_mb, device=device)
 
 
 # --- frames: training-data extraction and dedup (issue 5) ------------------------------

@@ -6,26 +6,26 @@ colorized by each model through the same :class:`vidcolor.pipeline.Engine` that
 `vidcolor colorize` uses, and scored against the originals with the frame and
 temporal metrics of :mod:`vidcolor.metrics.report`. The gray frames themselves are
 scored as the ``gray`` row: the baseline every colorizer must beat. One pass over
-each input; nothing is written to disk but the reports and the contact sheet.
+each input; nothing is written to disk but the reports and the contact sheet. The
+result keeps every frame's row per model, and the pictures an HTML report shows
+(:mod:`vidcolor.metrics.gallery`), since the colorized frames are not saved.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 from typing import Callable, Sequence
 
-import cv2
 import numpy as np
-import torch
 
-from vidcolor import color, options
+from vidcolor import options
 from vidcolor import temporal as _temporal
 from vidcolor.errors import OptionError
-from vidcolor.media import iter_batches, open_source, to_uint8, write_image
-from vidcolor.media.files import atomic_path, check_output
+from vidcolor.media import iter_batches, open_source
+from vidcolor.media.files import check_output
 from vidcolor.metrics import registry
+from vidcolor.metrics.gallery import ContactSheet, WorstFrames, primary_metric, to_gray_frames
 from vidcolor.metrics.report import (
     ReferenceMotion,
     Scorer,
@@ -39,15 +39,6 @@ from vidcolor.models import load_model
 from vidcolor.pipeline import Engine, Stats, resolve_device
 
 GRAY = "gray"
-SHEET_ROW_HEIGHT = 192
-
-
-def to_gray_frames(frames: np.ndarray, device: torch.device) -> np.ndarray:
-    """Color NHWC uint8/uint16 frames -> the same frames with ab = 0, same dtype (the B&W input)."""
-    x = torch.from_numpy(frames if frames.dtype == np.uint8 else frames.astype(np.int32)).to(device)
-    gray = color.gray_to_rgb(color.to_float_rgb(x))
-    out = color.from_float_rgb(gray, torch.uint8 if frames.dtype == np.uint8 else torch.int32).cpu().numpy()
-    return out if frames.dtype == np.uint8 else out.astype(frames.dtype)
 
 
 def model_labels(models: Sequence[str]) -> list[str]:
@@ -59,63 +50,24 @@ def model_labels(models: Sequence[str]) -> list[str]:
     return labels
 
 
-class ContactSheet:
-    """Thumbnails of a few frames of the first input: gray | each model | original, one row per frame."""
-
-    def __init__(self, frame_count: int | None, n: int, columns: list[str]):
-        count = frame_count or n
-        self.indices = sorted({int(round(i)) for i in np.linspace(0, count - 1, min(n, count))})
-        self.columns = columns
-        self.rows: dict[int, dict[str, np.ndarray]] = {}
-
-    def wants(self, index: int) -> bool:
-        return index in self.indices
-
-    def add(self, index: int, column: str, rgb: np.ndarray) -> None:
-        rgb = to_uint8(rgb)
-        h, w = rgb.shape[:2]
-        tw = max(1, round(w * SHEET_ROW_HEIGHT / h))
-        self.rows.setdefault(index, {})[column] = cv2.resize(rgb, (tw, SHEET_ROW_HEIGHT), interpolation=cv2.INTER_AREA)
-
-    def render(self) -> np.ndarray:
-        """One HxWx3 uint8 image with a label bar on top of each column."""
-        cell_w = max(t.shape[1] for r in self.rows.values() for t in r.values())
-        bar = 22
-        header = []
-        for name in self.columns:
-            cell = np.full((bar, cell_w, 3), 255, np.uint8)
-            cv2.putText(cell, name, (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
-            header.append(cell)
-        lines = [np.concatenate(header, axis=1)]
-        for idx in sorted(self.rows):
-            cells = []
-            for name in self.columns:
-                t = self.rows[idx][name]
-                cell = np.full((SHEET_ROW_HEIGHT, cell_w, 3), 255, np.uint8)
-                x0 = (cell_w - t.shape[1]) // 2
-                cell[:, x0 : x0 + t.shape[1]] = t
-                cells.append(cell)
-            lines.append(np.concatenate(cells, axis=1))
-        return np.concatenate(lines, axis=0)
-
-    def write(self, path: str | os.PathLike) -> Path:
-        with atomic_path(path) as tmp:
-            write_image(tmp, self.render())
-        return Path(path)
-
-
 def evaluate(inputs: Sequence[str | os.PathLike], models: Sequence[str], weights: Sequence[str | None] | None = None,
              metrics: str | None = None, batch_size: int = options.BATCH_SIZE, device: str = options.DEVICE,
              size: int | None = options.SIZE, temporal: str = options.EVAL_TEMPORAL,
              temporal_strength: float | None = None, lpips_net: str = options.LPIPS_NET,
              contact_sheet: str | os.PathLike | None = None, sheet_frames: int = options.SHEET_FRAMES,
              warn: Callable[[str], None] | None = None, on_batch: Callable[[int], None] | None = None) -> dict:
-    """Run the protocol; returns ``{"models": {NAME: {"summary": ..., ...}}, "settings": {...}}``.
+    """Run the protocol; returns ``{"kind": "eval", "models": {NAME: {"summary": ..., ...}},
+    "images": {...}, "settings": {...}}``.
 
     ``weights``: one local checkpoint per model, in the order of ``models`` (None: the
     catalogue weights). The ``gray`` row comes first. Each model entry also holds
-    ``frames`` (frames scored) and ``model_seconds`` (time in the engine: prepare,
-    model, compose). ``size`` None: each model at its own input size.
+    ``frames`` (frames scored), ``rows`` (one per frame, as ``vidcolor metrics``
+    writes them) and ``model_seconds`` (time in the engine: prepare, model, compose).
+    ``images``: ``worst``, per model, the :data:`~vidcolor.options.WORST_FRAMES` worst
+    frames of the primary metric (:func:`~vidcolor.metrics.gallery.primary_metric`) as
+    gray | output | original thumbnails; ``contact_sheet``, the sheet of the first input
+    (base64 JPEG). ``contact_sheet`` (a path) also writes the sheet as an image.
+    ``size`` None: each model at its own input size.
     """
     if not inputs:
         raise OptionError("give at least one color video or image folder to evaluate")
@@ -141,13 +93,15 @@ def evaluate(inputs: Sequence[str | os.PathLike], models: Sequence[str], weights
         engines[label] = Engine(net, dev, size=size, stats=Stats())
     scorers = {label: Scorer(names, dev, metric_models) for label in [GRAY, *labels]}
     motion = ReferenceMotion(dev)
+    primary = primary_metric(names)
+    worst = {label: WorstFrames(primary) for label in labels} if primary else {}
     sheet = None
     frames_done = 0
     t_start = time.perf_counter()
     for input_path in inputs:
         src_label = str(input_path)
         with open_source(input_path) as src:
-            if contact_sheet is not None and sheet is None:
+            if sheet is None:
                 sheet = ContactSheet(src.frame_count, sheet_frames, [GRAY, *labels, "original"])
             motion.reset()
             for s in scorers.values():
@@ -175,21 +129,18 @@ def evaluate(inputs: Sequence[str | os.PathLike], models: Sequence[str], weights
                 outs = {}
                 for label, eng in engines.items():
                     outs[label] = eng(gray)
-                    scorers[label].score(ref, outs[label], mo, idx, fnames, src_label)
-                if sheet is not None and input_path == inputs[0]:
-                    for k, f in enumerate(batch):
-                        if sheet.wants(f.index):
-                            sheet.add(f.index, GRAY, gray[k])
-                            for label in labels:
-                                sheet.add(f.index, label, outs[label][k])
-                            sheet.add(f.index, "original", f.rgb)
+                    rows = scorers[label].score(ref, outs[label], mo, idx, fnames, src_label)
+                    if worst:
+                        worst[label].offer(rows, outs[label], ref)
+                if input_path == inputs[0]:
+                    sheet.add_batch(batch, outs, gray=gray)
                 frames_done += len(batch)
                 if on_batch:
                     on_batch(frames_done)
     seconds = time.perf_counter() - t_start
-    result: dict = {"models": {}}
+    result: dict = {"kind": "eval", "models": {}}
     for label, s in scorers.items():
-        entry: dict = {"summary": s.summary(), "frames": len(s.rows)}
+        entry: dict = {"summary": s.summary(), "frames": len(s.rows), "rows": s.rows}
         if label in engines:
             st = engines[label].stats.seconds
             entry["model_seconds"] = st["prepare"] + st["model"] + st["temporal"] + st["compose"]
@@ -203,8 +154,10 @@ def evaluate(inputs: Sequence[str | os.PathLike], models: Sequence[str], weights
                      "temporal": temporal, "temporal_strength": temporal_strength,
                      "gray": "L of the original kept, ab = 0, 8-bit (vidcolor.color.gray_to_rgb)",
                      "frames": frames_done, "seconds": seconds})
+    result["images"] = {"worst": {label: w.images() for label, w in worst.items()},
+                        "contact_sheet": sheet.encoded() if sheet is not None else None}
     result["settings"] = settings
-    if sheet is not None and sheet.rows:
+    if contact_sheet is not None and sheet is not None and sheet.rows:
         result["settings"]["contact_sheet"] = str(sheet.write(contact_sheet))
     return result
 
@@ -214,12 +167,13 @@ def table_columns() -> list[tuple[str, str, str]]:
     return [(m.name, m.header, m.fmt) for m in registry.table_metrics()]
 
 
-def table(result: dict) -> tuple[list[str], list[list[str]]]:
+def table(result: dict, stat: str = "mean") -> tuple[list[str], list[list[str]]]:
     """Header and one row per model, then ``original`` with the originals' own values.
 
     A metric's cell is its summary entry under its name: the protocol value (``value``,
-    as CDC) or else the mean; metrics with a ``reference_column`` (colorfulness) fill
-    the ``original`` row with that column's mean.
+    as CDC) or else ``stat`` (``"mean"`` or ``"median"`` over frames); metrics with a
+    ``reference_column`` (colorfulness) fill the ``original`` row with that column's
+    ``stat``.
     """
     first = next(iter(result["models"].values()))["summary"]
     cols = [m for m in registry.table_metrics() if m.name in first]
@@ -229,10 +183,10 @@ def table(result: dict) -> tuple[list[str], list[list[str]]]:
         cells = [label]
         for m in cols:
             s = entry["summary"][m.name]
-            v = s["value"] if "value" in s else s["mean"]
+            v = s["value"] if "value" in s else s[stat]
             cells.append("-" if v is None else m.fmt.format(v))
         rows.append(cells + [str(entry["frames"])])
-    refs = {m.name: first[m.reference_column]["mean"] for m in cols if m.reference_column in first}
+    refs = {m.name: first[m.reference_column][stat] for m in cols if m.reference_column in first}
     if refs:
         rows.append(["original", *["-" if refs.get(m.name) is None else m.fmt.format(refs[m.name]) for m in cols],
                      "-"])

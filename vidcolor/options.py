@@ -60,8 +60,14 @@ PROPAGATION_HALF_LIFE = 100  # frames: confidence in a propagated colour halves 
 # --- metrics, eval, bench ---------------------------------------------------------
 LPIPS_NETS = ("alex", "vgg", "squeeze")
 LPIPS_NET = "alex"
-SHEET_FRAMES = 4             # rows of the eval contact sheet
+SHEET_FRAMES = 4             # rows of the eval and metrics contact sheets
 BENCH_REPEATS = 3
+
+# --- reports: the worst frames and the HTML report (vidcolor report, --report) ---------------
+WORST_FRAMES = 5             # worst frames listed per metric in summaries and shown as thumbnails
+PRIMARY_METRICS = ("deltae2000", "psnr")   # ranks the worst-frame thumbnails: the first computed
+THUMB_SIDE = 320             # longer side (px) of a worst-frame thumbnail; smaller frames are kept as they are
+THUMB_JPEG_QUALITY = 85      # thumbnails and contact sheets stored in the JSON (base64 JPEG)
 
 # --- frames extract / dedup ----------------------------------------------------------
 EXTRACT_METHODS = ("mpdecimate", "hash", "ssim")
@@ -102,6 +108,19 @@ class TrainConfig:
 
 DEFAULT_EPOCHS = 10
 TRAIN_LOSSES = ("class", "l1")
+
+# --- web app (vidcolor serve) -------------------------------------------------------
+WEB_HOST = "127.0.0.1"           # loopback only unless asked; anything else is warned about
+WEB_PORT = 8000
+WEB_DATA = "vidcolor-data"       # jobs, uploads and results (a restart keeps them)
+WEB_MAX_UPLOAD_MB = 2048         # per request
+WEB_ZIP_MAX_BYTES = 8 << 30      # unpacked frames of one zip
+WEB_ZIP_MAX_MEMBERS = 200_000
+WEB_ZIP_MAX_RATIO = 200          # a member compressed more than this to one is a zip bomb
+WEB_CODECS = ("libx264", "libvpx-vp9", "libx265", "ffv1", "prores_ks")   # first: plays in every browser
+WEB_PLAYABLE = ("libx264", "libvpx-vp9")   # results a browser plays as they are; others get a preview
+WEB_SCRUB_FRAMES = 48            # stills of the frame scrubber (evenly spaced)
+WEB_PREVIEW_SIDE = 640           # longer side of the scrubber's stills
 
 
 # --- checks: one error type (OptionError), one message per option ------------------

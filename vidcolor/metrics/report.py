@@ -4,7 +4,9 @@ A :class:`Scorer` takes batches of host frames (reference and candidate, HxWx3
 uint8/uint16, one size per batch) and records one row per frame; a
 :class:`ReferenceMotion` computes the optical flow of the reference once per frame
 pair so that several candidates (the models of `eval`) share it. Nothing is
-written to disk but the reports; memory holds one batch plus a few histograms.
+written to disk but the reports; memory holds one batch plus a few histograms, and
+the pictures of the reports (:mod:`vidcolor.metrics.gallery`: thumbnails of the worst
+frames, a contact sheet), whose size does not grow with the frame count.
 Every metric comes from :mod:`vidcolor.metrics.registry`; nothing here names one.
 
 Per-frame row keys (JSON and CSV): ``source`` (when several inputs are pooled),
@@ -28,14 +30,14 @@ import numpy as np
 import torch
 
 from vidcolor import color
-from vidcolor.options import BATCH_SIZE, DEVICE, LPIPS_NET
+from vidcolor.options import BATCH_SIZE, DEVICE, LPIPS_NET, SHEET_FRAMES, WORST_FRAMES
 from vidcolor.errors import InputError, OptionError, WeightsError
 from vidcolor.media import open_source, to_uint8
 from vidcolor.media.files import atomic_path, finite
 from vidcolor.pipeline import resolve_device
 from vidcolor.metrics import registry, temporal
+from vidcolor.metrics.gallery import ContactSheet, WorstFrames, frame_id, primary_metric
 
-WORST_FRAMES = 5
 CHUNK_PIXELS = 2_100_000  # one 1080p frame per image-metric call
 
 
@@ -251,7 +253,7 @@ class Scorer:
                 entry = {"mean": _mean(xs), "median": statistics.median(xs), "frames": len(xs)}
                 if metric.worst is not None:
                     worst = sorted(vals, key=lambda t: t[1], reverse=metric.worst == "high")[:WORST_FRAMES]
-                    entry["worst"] = [{**_frame_id(self.rows[i]), "value": v} for i, v in worst]
+                    entry["worst"] = [{**frame_id(self.rows[i]), "value": v} for i, v in worst]
                 out[col] = entry
         out.update(extra)
         return out
@@ -259,10 +261,6 @@ class Scorer:
 
 def _mean(xs: list[float]) -> float:
     return math.fsum(xs) / len(xs)
-
-
-def _frame_id(row: dict) -> dict:
-    return {k: row[k] for k in ("source", "name", "index") if k in row}
 
 
 def pair_batches(ref_frames: Iterable, cand_frames: Iterable, batch_size: int, resize: bool,
@@ -312,7 +310,11 @@ def compare(reference: str | os.PathLike, candidate: str | os.PathLike, metrics:
             warn: Callable[[str], None] | None = None) -> dict:
     """Score CANDIDATE against REFERENCE frame by frame (``vidcolor metrics``).
 
-    Returns ``{"frames": [...], "summary": {...}, "settings": {...}}``.
+    Returns ``{"kind": "metrics", "frames": [...], "summary": {...}, "images": {...},
+    "settings": {...}}``. ``images``: ``worst``, the :data:`WORST_FRAMES` worst frames of
+    the primary metric (:func:`~vidcolor.metrics.gallery.primary_metric`) as gray |
+    candidate | reference thumbnails; ``contact_sheet``, the same at a few evenly
+    spaced frames (base64 JPEG, :mod:`vidcolor.metrics.gallery`).
     """
     dev = resolve_device(device)
     names = parse_metrics(metrics, lpips_net, warn)
@@ -325,6 +327,9 @@ def compare(reference: str | os.PathLike, candidate: str | os.PathLike, metrics:
                              f"{cand.frame_count}; compare inputs of the same length")
         scorer = Scorer(names, dev, models)
         motion = ReferenceMotion(dev)
+        primary = primary_metric(names)
+        worst = WorstFrames(primary) if primary else None
+        sheet = ContactSheet(ref.frame_count, SHEET_FRAMES, ["gray", "candidate", "reference"])
         first_size = None
         for frames, cands in pair_batches(ref, cand, batch_size, resize, str(reference), str(candidate)):
             first_size = first_size or frames[0].rgb.shape
@@ -336,13 +341,18 @@ def compare(reference: str | os.PathLike, candidate: str | os.PathLike, metrics:
                 if warn:
                     warn(f"{reference}: images differ in size, scored as separate photos (no temporal metrics)")
             mo = [motion.step(f.rgb) for f in frames] if scorer.needs_motion else None
-            scorer.score(np.stack([f.rgb for f in frames]), cands, mo, [f.index for f in frames],
-                         [f.name for f in frames])
+            refs = np.stack([f.rgb for f in frames])
+            rows = scorer.score(refs, cands, mo, [f.index for f in frames], [f.name for f in frames])
+            if worst:
+                worst.offer(rows, cands, refs)
+            sheet.add_batch(frames, {"candidate": cands}, device=dev)
         rows = scorer.rows
         settings = settings_for(scorer.metrics, lpips_net, dev)
         settings.update({"reference": str(reference), "candidate": str(candidate), "resize": resize,
                          "frames": len(rows)})
-        return {"frames": rows, "summary": scorer.summary(), "settings": settings}
+        images = {"worst": worst.images() if worst else [], "contact_sheet": sheet.encoded()}
+        return {"kind": "metrics", "frames": rows, "summary": scorer.summary(), "images": images,
+                "settings": settings}
 
 
 def write_csv(rows: list[dict], path: str | os.PathLike) -> Path:
