@@ -40,21 +40,27 @@ log = logging.getLogger("vidcolor.web")
 _NUMBER = re.compile(r"\d+")
 
 
+def weights_note(info) -> str | None:
+    """None when a model's catalogue weights are here, else why not and how to get them."""
+    from .. import weights as W
+
+    if info.weights is None:
+        return f"model '{info.name}' has no default weights; the web app runs catalogue weights only"
+    try:
+        W.resolve(info.weights)
+    except VidcolorError as e:
+        return str(e)
+    return None
+
+
 def model_choices() -> list[dict]:
     """Every registered colorizer, whether its weights are here, and how to get them."""
-    from .. import weights as W
     from ..models import available
     from ..pipeline import size_from_render_factor
 
     out = []
     for info in available():
-        note = f"model '{info.name}' has no default weights; the web app runs catalogue weights only"
-        if info.weights is not None:
-            try:
-                W.resolve(info.weights)
-                note = None
-            except VidcolorError as e:
-                note = str(e)
+        note = weights_note(info)
         try:
             size_from_render_factor(info.name, None, 2)
             render = True
@@ -81,8 +87,7 @@ def _form_options(form, kind: str) -> dict:
             raise OptionError(f"{name.replace('_', '-')} must be a number, got '{raw[:40]}'") from None
 
     model = form.get("model") or options.DEFAULT_MODEL
-    info = get_info(model)
-    note = next((m["note"] for m in model_choices() if m["name"] == info.name), None)
+    note = weights_note(get_info(model))
     if note:
         raise OptionError(note)
     o = {"model": model, "temporal": form.get("temporal") or options.TEMPORAL,
@@ -292,7 +297,7 @@ def create_app(data: str | os.PathLike = options.WEB_DATA, allow_dir: str | os.P
     @app.get("/api/jobs/<job_id>/files/<path:name>")
     def api_file(job_id, name):
         job = job_or_404(job_id)
-        if job.state != "done" or name not in _listed(job):   # only what the job lists: no traversal
+        if job.state != "done" or name not in job.files():   # only what the job lists: no traversal
             abort(404, description=f"job {job_id} has no file '{name[:80]}'")
         return send_file(store.folder(job_id) / name, conditional=True)
 
@@ -306,24 +311,6 @@ def create_app(data: str | os.PathLike = options.WEB_DATA, allow_dir: str | os.P
         return jsonify(job.public()), 202
 
     return app
-
-
-def _listed(job: Job) -> set[str]:
-    names = {job.result}
-
-    def walk(v):
-        if isinstance(v, dict):
-            for k, x in v.items():
-                if k not in ("frame", "time"):
-                    walk(x)
-        elif isinstance(v, list):
-            for x in v:
-                walk(x)
-        else:
-            names.add(v)
-
-    walk(job.previews)
-    return names
 
 
 def serve(host: str = options.WEB_HOST, port: int = options.WEB_PORT, notify=print, **app_options) -> None:

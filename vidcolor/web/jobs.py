@@ -74,11 +74,22 @@ class Job:
 
     def _urls(self, previews) -> dict | list | str:
         """File names inside the job folder -> their URLs (frame numbers and times kept)."""
-        if isinstance(previews, dict):
-            return {k: v if k in ("frame", "time") else self._urls(v) for k, v in previews.items()}
-        if isinstance(previews, list):
-            return [self._urls(v) for v in previews]
-        return f"/api/jobs/{self.id}/files/{previews}"
+        return _map_files(previews, lambda name: f"/api/jobs/{self.id}/files/{name}")
+
+    def files(self) -> set[str]:
+        """The names inside the job folder the API serves: the result and the previews."""
+        names = {self.result}
+        _map_files(self.previews, names.add)
+        return names
+
+
+def _map_files(previews, fn):
+    """``previews`` with every file name replaced by ``fn(name)``; frame numbers and times kept."""
+    if isinstance(previews, dict):
+        return {k: v if k in ("frame", "time") else _map_files(v, fn) for k, v in previews.items()}
+    if isinstance(previews, list):
+        return [_map_files(v, fn) for v in previews]
+    return fn(previews)
 
 
 def new_id() -> str:

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 from .. import options
-from ..evaluate import to_gray_frames
 from ..media import open_sink, open_source, to_uint8
+from ..metrics.gallery import thumbnail, to_gray_frames
 from .jobs import Job
 
 PREVIEW = dict(codec="libx264", crf=23, preset="veryfast")
@@ -62,12 +62,9 @@ def _gray(rgb: np.ndarray) -> np.ndarray:
     return to_gray_frames(to_uint8(rgb)[None], torch.device("cpu"))[0]
 
 
-def _still(rgb: np.ndarray, path: Path, side: int = options.WEB_PREVIEW_SIDE) -> None:
-    h, w = rgb.shape[:2]
-    s = min(1.0, side / max(h, w))
-    if s < 1:
-        rgb = cv2.resize(rgb, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
-    cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 88])
+def _still(rgb: np.ndarray, path: Path) -> None:
+    cv2.imwrite(str(path), cv2.cvtColor(thumbnail(rgb, options.WEB_PREVIEW_SIDE), cv2.COLOR_RGB2BGR),
+                [cv2.IMWRITE_JPEG_QUALITY, 88])
 
 
 def _photo(inp: str, out: Path, previews: Path, folder: Path) -> dict:
@@ -104,7 +101,7 @@ def _video(job: Job, out: Path, previews: Path, folder: Path, fps) -> dict:
             if fa.index % step == 0:
                 a, b = previews / f"in_{fa.index:06d}.jpg", previews / f"out_{fa.index:06d}.jpg"
                 _still(gray, a)
-                _still(to_uint8(fb.rgb), b)
+                _still(fb.rgb, b)
                 stills.append({"frame": fa.index, "time": round(fb.time, 6),
                                "before": str(a.relative_to(folder)), "after": str(b.relative_to(folder))})
         for s in sinks:
