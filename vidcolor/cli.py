@@ -75,6 +75,29 @@ def _report_paths(paths, inputs, html=None) -> None:
             check_output(p, inputs, report=True)
 
 
+_RAY_WHERE = ("Alone: Ray's default (RAY_ADDRESS, else a cluster started here with `ray start --head`, else a new "
+              "local one); or --ray=HOST:PORT, --ray=ray://HOST:10001, --ray=local. Every node needs vidcolor and the "
+              "same paths (shared storage).")
+
+
+def ray_option(what: str):
+    """``--ray [ADDRESS]``: a flag that may take a value (``--ray=ADDRESS``)."""
+    return click.option("--ray", "ray", is_flag=False, flag_value="default", default=None, metavar="[ADDRESS]",
+                        help=f'{what} (pip install "vidcolor[cluster]"). {_RAY_WHERE}')
+
+
+def _ray_inputs(ray, inputs, name: str):
+    """``--ray VALUE`` may have taken the first input (click cannot tell): give it back; then
+    require at least one input (click's own ``required`` would fail before this)."""
+    if ray is not None:
+        from .cluster import split_address
+
+        ray, inputs = split_address(ray, inputs)
+    if not inputs:
+        raise click.UsageError(f"Missing argument '{name}...'.")
+    return ray, inputs
+
+
 _REPORT_HELP = "Write a self-contained HTML report (plots, worst frames, contact sheet) here; needs matplotlib."
 
 
@@ -126,9 +149,11 @@ def colorize_options(f):
 
 
 @main.command()
-@click.argument("input", type=click.Path())
+@click.argument("inputs", nargs=-1, type=click.Path())
 @click.option("-o", "--output", required=True, type=click.Path(),
-              help="Video file (.mp4 .mkv .mov ...), image folder, pattern like out/f_%05d.png, or one image.")
+              help="One input: a video file (.mp4 .mkv .mov ...), image folder, pattern like out/f_%05d.png, or "
+                   "one image. Several inputs (or a folder of videos, or --ext/--suffix): the folder the outputs "
+                   "go under, named like the inputs.")
 @colorize_options
 @click.option("--crf", type=int, default=O.CRF, show_default=True, help="Quality for x264/x265/VP9 (lower = better).")
 @click.option("--preset", default=O.PRESET, show_default=True, help="x264/x265 speed preset (ultrafast..veryslow).")
@@ -151,30 +176,88 @@ def colorize_options(f):
 @click.option("--exemplar", type=click.Path(dir_okay=False), default=None,
               help="A colour photo (any scene) whose palette the result takes, per luminance band, one mapping per "
                    "shot.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing output.")
+@click.option("--suffix", default=None, help="Several inputs: added to each output's name (film.mp4 -> film_color.mp4 "
+              "with --suffix _color).")
+@click.option("--ext", default=None, help="Several inputs: the outputs' container (default .mp4 for libx264/libx265, "
+              ".mkv for the other codecs; photos stay images).")
+@click.option("--jobs", type=int, default=1, show_default=True,
+              help="Several inputs: colorize this many films at once (separate processes sharing the CPU cores "
+                   "or the GPU).")
+@click.option("--resume", is_flag=True,
+              help="Write the output as closed segments in a work folder beside it (.NAME.vidcolor-work/), so an "
+                   "interrupted run (Ctrl-C, kill, power loss) continues from the last complete segment; they are "
+                   "joined without re-encoding at the end. Video outputs only.")
+@click.option("--segment-seconds", type=float, default=O.SEGMENT_SECONDS, show_default=True,
+              help="--resume and --ray: length of a segment in source seconds.")
+@ray_option("Run on a Ray cluster: one task per film, one per segment for films longer than --segment-seconds; "
+            "the nodes also need the weights")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output (several inputs: redo finished ones too).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
-def colorize(input, output, model, weights, batch_size, device, size, render_factor, precision, crf, preset, codec,
-             fps, temporal, temporal_strength, scene_threshold, reference, hints, exemplar, overwrite, quiet):
-    """Colorize INPUT (video, image folder/glob, or photo) into OUTPUT.
+def colorize(inputs, output, model, weights, batch_size, device, size, render_factor, precision, crf, preset, codec,
+             fps, temporal, temporal_strength, scene_threshold, reference, hints, exemplar, suffix, ext, jobs, resume,
+             segment_seconds, ray, overwrite, quiet):
+    """Colorize INPUTS (videos, image folders/globs, photos, folders of videos) into OUTPUT.
 
     Audio streams are copied untouched, frame timestamps and rate are kept; the
     output's luminance is the input's, only the color (Lab ab) is predicted.
     OUTPUT appears only when the run succeeds; missing folders are created.
 
     \b
+    Many films: outputs mirror the input names under OUTPUT; finished ones are
+    skipped, so a rerun does what is left; exit code 1 if any film failed:
+      vidcolor colorize archive/ -o colored/ --resume
+      vidcolor colorize reel1.mp4 reel2.mp4 -o colored/ --jobs 2
+      vidcolor colorize archive/ -o colored/ --ray       # on a Ray cluster
+    \b
     Guided (the input is read twice; chroma kept in a temporary folder, ~0.7 MB/frame):
       vidcolor keyframes film.mp4 -o keys/      # colour keys/*.png, then
       vidcolor colorize film.mp4 -o out.mp4 --reference keys/
     """
-    from .pipeline import colorize_video
+    from . import batch
+    from .errors import OptionError
+    from .pipeline import ColorizeOptions
 
-    res = colorize_video(input, output, model=model, weights=weights, batch_size=batch_size, device=device,
-                         size=size, precision=precision, crf=crf, preset=preset, codec=codec, fps=fps,
-                         overwrite=overwrite, quiet=quiet, temporal=temporal, temporal_strength=temporal_strength,
-                         scene_threshold=scene_threshold, render_factor=render_factor, notify=_notify,
-                         reference=reference, hints=hints, exemplar=exemplar)
-    if not quiet:
-        click.echo(f"{res.output}: {res.frames} frames in {res.seconds:.1f} s ({res.fps:.1f} frames/s)", err=True)
+    ray, inputs = _ray_inputs(ray, inputs, "INPUTS")
+    opts = ColorizeOptions(model=model, weights=weights, batch_size=batch_size, device=device, size=size,
+                           precision=precision, crf=crf, preset=preset, codec=codec, fps=fps, temporal=temporal,
+                           temporal_strength=temporal_strength, scene_threshold=scene_threshold,
+                           render_factor=render_factor)
+    guided = bool(reference or hints or exemplar)
+    many = batch.is_many(inputs, suffix, ext)
+    if guided and (many or resume or ray is not None):
+        raise OptionError("--reference, --hints and --exemplar guide one film, read whole: give one input, "
+                          "without --resume or --ray")
+    if not many and ray is None:
+        if resume:
+            from .segments import colorize_segmented
+
+            res = colorize_segmented(inputs[0], output, opts, seconds=segment_seconds, overwrite=overwrite,
+                                     quiet=quiet, notify=_notify)
+        else:
+            from .pipeline import colorize_video
+
+            res = colorize_video(inputs[0], output, overwrite=overwrite, quiet=quiet, notify=_notify,
+                                 reference=reference, hints=hints, exemplar=exemplar, **opts.kwargs())
+        if not quiet:
+            click.echo(f"{res.output}: {res.frames} frames in {res.seconds:.1f} s ({res.fps:.1f} frames/s)", err=True)
+        return
+    if many:
+        items = batch.plan(inputs, output, suffix, ext, codec)
+    else:
+        from pathlib import Path
+
+        items = [batch.Item(Path(inputs[0]), Path(output), Path(output).name)]
+
+    def show(o):
+        if not quiet or o.state == "failed":
+            click.echo(o.line(), err=True)
+
+    outcomes = batch.colorize_many(items, opts, jobs=jobs, resume=resume, seconds=segment_seconds,
+                                   overwrite=overwrite, quiet=quiet, notify=_notify, on_outcome=show, ray=ray)
+    failed = [o for o in outcomes if o.state == "failed"]
+    click.echo(f"vidcolor: {batch.summary(outcomes)}", err=True)
+    if failed:
+        raise click.exceptions.Exit(1)
 
 
 # --- guidance: keyframes, deflicker ------------------------------------------------
@@ -594,7 +677,7 @@ def frames():
 
 
 @frames.command("extract")
-@click.argument("inputs", nargs=-1, required=True, type=click.Path())
+@click.argument("inputs", nargs=-1, type=click.Path())
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False),
               help="Folder for <source>/<index>.png frames and manifest.jsonl (re-runs resume).")
 @click.option("--method", type=click.Choice(O.EXTRACT_METHODS), default=O.EXTRACT_METHODS[0], show_default=True,
@@ -619,18 +702,22 @@ def frames():
 @click.option("--pairs", is_flag=True, help="Also write <index>_gray.png: CIE L* scaled to 0..255 (the colorizer's input).")
 @click.option("--csv", "csv_", is_flag=True, help="Also write manifest.csv.")
 @click.option("--fps", type=float, default=None, help=f"Frame rate assumed for image sequences (default {O.IMAGE_FPS}).")
+@ray_option("Run on a Ray cluster: one task per source not complete yet")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 def frames_extract(inputs, output, method, hi, lo, frac, max_, hash_, threshold, min_gap, per_scene, fmt, quality,
-                   pairs, csv_, fps, quiet):
+                   pairs, csv_, fps, ray, quiet):
     """Keep the distinct frames of INPUTS (videos, image folders, folders of videos).
 
     Sources already complete in OUTPUT are skipped; an interrupted one is redone.
+    With --ray every other source is one Ray task; the frames and manifests are
+    those of a run on this machine.
     """
     from .frames import ExtractOptions, extract
 
+    ray, inputs = _ray_inputs(ray, inputs, "INPUTS")
     opts = ExtractOptions(method=method, hi=hi, lo=lo, frac=frac, max=max_, hash=hash_, threshold=threshold,
                           min_gap=min_gap, per_scene=per_scene, format=fmt, quality=quality, pairs=pairs)
-    res = extract(list(inputs), output, opts, csv=csv_, quiet=quiet, fps=fps)
+    res = extract(list(inputs), output, opts, csv=csv_, quiet=quiet, fps=fps, ray=ray)
     if not quiet:
         for s in res.sources:
             state = "already complete" if s.skipped else f"{s.kept}/{s.decoded} frames kept"
@@ -639,7 +726,7 @@ def frames_extract(inputs, output, method, hi, lo, frac, max_, hash_, threshold,
 
 
 @frames.command("dedup")
-@click.argument("folder", type=click.Path(file_okay=False))
+@click.argument("folders", nargs=-1, type=click.Path(file_okay=False))
 @click.option("--hash", "hash_", type=click.Choice(O.HASHES), default=O.HASHES[0], show_default=True)
 @click.option("--threshold", type=int, default=None,
               help="Hamming bits of 64 (default " + ", ".join(f"{k} {v}" for k, v in O.HASH_THRESHOLDS.items()) + ").")
@@ -649,16 +736,23 @@ def frames_extract(inputs, output, method, hi, lo, frac, max_, hash_, threshold,
 @click.option("--move-to", type=click.Path(file_okay=False), default=None, help="Move duplicates here (same relative paths).")
 @click.option("--delete", is_flag=True, help="Delete duplicates.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Write the groups as JSON.")
+@ray_option("Read and hash the images as Ray tasks, in chunks; the groups are made here, as without --ray")
 @click.option("-q", "--quiet", is_flag=True, help="Only the summary line.")
-def frames_dedup(folder, hash_, threshold, keep, dry_run, move_to, delete, json_path, quiet):
-    """Find near-duplicate images under FOLDER (recursive) and report, move or delete them."""
+def frames_dedup(folders, hash_, threshold, keep, dry_run, move_to, delete, json_path, ray, quiet):
+    """Find near-duplicate images under FOLDERS (recursive) and report, move or delete them.
+
+    Several folders are one set: an image may be a duplicate of one in another
+    folder. Paths are then shown relative to the folders' common parent (and kept
+    so under --move-to); with one folder, relative to it.
+    """
     from .errors import OptionError
     from .frames import dedup
 
+    ray, folders = _ray_inputs(ray, folders, "FOLDERS")
     if sum([dry_run, move_to is not None, delete]) > 1:
         raise OptionError("choose one of --dry-run, --move-to and --delete")
-    rep = dedup(folder, hash=hash_, threshold=threshold, keep=keep, move_to=move_to, delete=delete,
-                json_path=json_path, quiet=quiet)
+    rep = dedup(list(folders), hash=hash_, threshold=threshold, keep=keep, move_to=move_to, delete=delete,
+                json_path=json_path, quiet=quiet, ray=ray)
     if not quiet:
         for g in rep.groups:
             click.echo(f"keep {g['kept']}  ({g['reason']})")

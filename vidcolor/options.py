@@ -123,6 +123,16 @@ WEB_SCRUB_FRAMES = 48            # stills of the frame scrubber (evenly spaced)
 WEB_PREVIEW_SIDE = 640           # longer side of the scrubber's stills
 
 
+# --- many films, resume, Ray (colorize IN... -o OUTDIR/, --resume, --ray) --------------------
+BATCH_SUFFIX = ""                # added to each output's stem under OUTDIR
+BATCH_EXT = None                 # None: .mp4 for x264/x265, .mkv for the other codecs
+VIDEO_INPUT_EXTS = (".mp4", ".m4v", ".mkv", ".mov", ".webm", ".avi", ".mxf", ".ts", ".nut", ".mpg", ".mpeg", ".wmv")
+SEGMENT_SECONDS = 60.0           # --resume / --ray: a closed segment (its own encoder keyframe) every N seconds
+SEGMENT_SEAM_WEIGHT = 1e-3       # overlap: the frames before a segment after which the past's weight is below this
+SEGMENT_MAX_OVERLAP = 250        # frames: at most this many (a strength near 1 would ask for thousands)
+RAY_RETRIES = 3                  # re-runs of a task whose worker died
+
+
 # --- checks: one error type (OptionError), one message per option ------------------
 
 def check_choice(option: str, value, choices) -> str:

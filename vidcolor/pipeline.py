@@ -9,6 +9,7 @@ length of the input. The luminance of every output pixel is the input's own
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import sys
 import time
@@ -523,6 +524,59 @@ def size_from_render_factor(model: str | Colorizer, size: int | None, render_fac
     return base * options.check_int("--render-factor", render_factor, 2)
 
 
+@dataclass(frozen=True)
+class ColorizeOptions:
+    """The settings of a colorize run that shape its output (those of :func:`colorize_video` but
+    the paths and the callbacks): what many-film runs hand to every film, cluster tasks carry,
+    and a resumable run's work folder records."""
+
+    model: str = options.DEFAULT_MODEL
+    weights: str | None = None
+    batch_size: int = options.BATCH_SIZE
+    device: str = options.DEVICE
+    size: int | None = options.SIZE
+    precision: str = options.PRECISION
+    crf: int | None = options.CRF
+    preset: str | None = options.PRESET
+    codec: str = options.CODEC
+    fps: float | None = None
+    temporal: str = options.TEMPORAL
+    temporal_strength: float | None = None
+    scene_threshold: float | None = None
+    render_factor: int | None = None
+
+    def kwargs(self) -> dict:
+        return dict(self.__dict__)
+
+    def check(self) -> "ColorizeOptions":
+        """Every value checked (OptionError) before any film starts; ``size`` resolved from
+        ``render_factor``. Returns the resolved options."""
+        options.check_batch_size(self.batch_size)
+        options.check_crf(self.crf)
+        options.check_codec(self.codec)
+        options.check_size(self.size)
+        options.check_precision(self.precision)
+        options.check_device(self.device)
+        if self.fps is not None:
+            options.check_fps(self.fps)
+        _temporal.check(self.temporal, self.temporal_strength, scene_threshold=self.scene_threshold)
+        size = size_from_render_factor(self.model, self.size, self.render_factor)
+        get_info(self.model)                            # an unknown model name: one line, now
+        return dataclasses.replace(self, size=size, render_factor=None)
+
+
+def make_engine(model: str | Colorizer, weights=None, device: torch.device | str = options.DEVICE,
+                size: int | None = options.SIZE, precision: str = options.PRECISION, temporal: str = options.TEMPORAL,
+                temporal_strength: float | None = None, scene_threshold: float | None = None,
+                pretrained: bool = True, notify=None, stats: Stats | None = None) -> Engine:
+    """The model (loaded by name, or given) and the temporal stage on a device, as an :class:`Engine`."""
+    dev = device if isinstance(device, torch.device) else resolve_device(device)
+    net = model if isinstance(model, torch.nn.Module) else load_model(model, weights=weights, device=dev,
+                                                                      pretrained=pretrained)
+    smoother = _temporal.make_smoother(temporal, temporal_strength, scene_threshold=scene_threshold)
+    return Engine(net, dev, size=size, smoother=smoother, precision=precision, stats=stats, notify=notify)
+
+
 def colorize_video(input: str | os.PathLike, output: str | os.PathLike, model: str | Colorizer = options.DEFAULT_MODEL,
                    weights: str | os.PathLike | None = None, batch_size: int = options.BATCH_SIZE,
                    device: str = options.DEVICE, size: int | None = options.SIZE, precision: str = options.PRECISION,
@@ -565,10 +619,8 @@ def colorize_video(input: str | os.PathLike, output: str | os.PathLike, model: s
         source = open_source(input, fps=fps)
         stack.callback(source.close)
         check_output(output, [input, *(guidance.files if guidance else ())], overwrite)
-        net = model if isinstance(model, torch.nn.Module) else load_model(model, weights=weights, device=dev,
-                                                                          pretrained=pretrained)
-        smoother = _temporal.make_smoother(temporal, temporal_strength, **smoother_opts)
-        engine = Engine(net, dev, size=size, smoother=smoother, precision=precision, stats=stats, notify=notify)
+        engine = make_engine(model, weights, dev, size, precision, temporal, temporal_strength, scene_threshold,
+                             pretrained=pretrained, notify=notify, stats=stats)
         if guidance is not None:
             from .guide.guided import colorize_guided
 

@@ -19,6 +19,11 @@ of the luma); an image not yet in a group starts one and takes every not-yet-gro
 image within ``threshold`` of it. So every image reported as a duplicate is within the
 threshold of the image kept in its group (a chain of small steps, e.g. a slow pan, is
 not collapsed into one group the way connected components would).
+
+**On Ray.** Reading and hashing the images is the expensive part and needs no other image:
+:func:`hash_table_on_ray` cuts the list into chunks, hashes each in one Ray task and joins
+the :class:`HashTable` s in path order. The index and the grouping then run on the driver over
+that table, exactly as on one machine, so the groups do not depend on where images were hashed.
 """
 
 from __future__ import annotations
@@ -275,6 +280,104 @@ def hash_images(paths: Sequence[Path], kind: str = "phash", sharpness: bool = Fa
     return out
 
 
+@dataclass
+class HashTable:
+    """What was read of a list of images, one row per image, as arrays: compact to send
+    between machines and to join. ``ok`` is False where the file could not be read (the row's
+    other values are then 0)."""
+
+    hash: np.ndarray        # (N,) uint64
+    width: np.ndarray       # (N,) int64
+    height: np.ndarray      # (N,) int64
+    sharpness: np.ndarray   # (N,) float64: variance of the Laplacian of the luma (0 when not asked for)
+    ok: np.ndarray          # (N,) bool
+
+    def __len__(self) -> int:
+        return int(self.hash.size)
+
+    @classmethod
+    def of(cls, infos: Sequence[ImageInfo | None]) -> HashTable:
+        """:func:`hash_images` output -> a table."""
+        def col(get, dtype):
+            return np.array([get(i) if i is not None else 0 for i in infos], dtype=dtype)
+
+        return cls(col(lambda i: i.hash, np.uint64), col(lambda i: i.width, np.int64),
+                   col(lambda i: i.height, np.int64), col(lambda i: i.sharpness, np.float64),
+                   np.array([i is not None for i in infos], dtype=bool))
+
+    @classmethod
+    def concat(cls, parts: Sequence[HashTable]) -> HashTable:
+        """Tables of consecutive runs of paths -> the table of them all, in the same order."""
+        if not parts:
+            return cls.of([])
+        return cls(*(np.concatenate([getattr(p, f) for p in parts])
+                     for f in ("hash", "width", "height", "sharpness", "ok")))
+
+    def info(self, k: int) -> ImageInfo | None:
+        """Row ``k`` as an :class:`ImageInfo` (None if unreadable)."""
+        if not self.ok[k]:
+            return None
+        return ImageInfo(int(self.hash[k]), int(self.width[k]), int(self.height[k]), float(self.sharpness[k]))
+
+
+def hash_table(paths: Sequence[str | os.PathLike], kind: str = "phash", sharpness: bool = False, workers: int = 2,
+               progress=None) -> HashTable:
+    """:func:`hash_images` on this machine, as a :class:`HashTable`."""
+    return HashTable.of(hash_images([Path(p) for p in paths], kind, sharpness, workers=workers, progress=progress))
+
+
+#: hashing on Ray: TASKS_PER_CPU tasks per CPU of the cluster (a slow node or a retried task then
+#: holds up only a small share of the work), each of CHUNK_MIN..CHUNK_MAX images (per-task overhead
+#: is a few ms; a bounded chunk keeps what a dead worker's retry redoes small however large the set)
+TASKS_PER_CPU, CHUNK_MIN, CHUNK_MAX = 4, 64, 4096
+
+
+def chunk_bounds(n: int, cpus: int) -> list[tuple[int, int]]:
+    """``n`` images over ``cpus`` CPUs -> consecutive ``(start, stop)`` chunks, one per task
+    (sizes from :data:`TASKS_PER_CPU`, :data:`CHUNK_MIN` and :data:`CHUNK_MAX`)."""
+    size = min(CHUNK_MAX, max(CHUNK_MIN, -(-n // max(1, cpus * TASKS_PER_CPU))))
+    return [(a, min(n, a + size)) for a in range(0, n, size)]
+
+
+def hash_chunk(paths: Sequence[str], kind: str, sharpness: bool) -> HashTable:
+    """One chunk of images, as a Ray task hashes it (:func:`hash_table_on_ray`): paths are
+    absolute (the driver's working directory means nothing on another node); the two
+    threads overlap reading with hashing, as on one machine."""
+    return hash_table(paths, kind, sharpness)
+
+
+def hash_table_on_ray(paths: Sequence[str | os.PathLike], kind: str = "phash", sharpness: bool = False,
+                      bounds: Sequence[tuple[int, int]] | None = None, progress=None) -> HashTable:
+    """:func:`hash_table` with the images cut into chunks (``bounds``; default
+    :func:`chunk_bounds` for the cluster's CPUs), each hashed by one Ray task
+    (:func:`hash_chunk`; a task whose worker died is re-run), joined back in path order: the
+    very table :func:`hash_table` gives. Call inside :func:`vidcolor.cluster.session`; every
+    node must read the images under the same paths. ``progress``: a tqdm bar, advanced by
+    each finished chunk. A chunk whose worker died more than ``RAY_RETRIES`` times ends the
+    run with :class:`vidcolor.cluster.TaskFailed` naming its first image."""
+    from .. import cluster
+
+    cwd = os.getcwd()
+    names = [os.path.join(cwd, p) for p in paths]
+    if bounds is None:
+        bounds = chunk_bounds(len(names), cluster.cpus())
+    parts: list[HashTable | None] = [None] * len(bounds)
+    results = cluster.map_tasks(hash_chunk, [(names[a:b], kind, sharpness) for a, b in bounds], name="vidcolor-hash")
+    try:
+        for j, part, err in results:
+            a, b = bounds[j]
+            if isinstance(err, cluster.TaskFailed):
+                raise cluster.TaskFailed(f"hashing {b - a} images from {names[a]}: {err}")
+            if err is not None:
+                raise err
+            parts[j] = part
+            if progress is not None:
+                progress.update(b - a)
+    finally:
+        results.close()                         # cancels what is left when one chunk failed
+    return HashTable.concat(parts)
+
+
 def find_duplicates(hashes: np.ndarray, threshold: int, priority: np.ndarray | None = None) -> list[list[int]]:
     """Hashes -> groups of near-duplicates (lists of indices, kept image first; size >= 2)."""
     leader, dist = group_leaders(hashes, threshold, priority)
@@ -287,7 +390,8 @@ def find_duplicates(hashes: np.ndarray, threshold: int, priority: np.ndarray | N
 
 @dataclass
 class DedupReport:
-    """Result of :func:`dedup`. Paths are relative to ``folder``."""
+    """Result of :func:`dedup`. Paths are relative to ``folder``: the folder given, or the
+    common parent of the folders given (``folders``)."""
 
     folder: Path
     hash: str
@@ -300,16 +404,18 @@ class DedupReport:
     action: str = "dry-run"
     #: extraction manifests rewritten without the rows of moved/deleted files (absolute paths)
     manifests: list[str] = field(default_factory=list)
+    #: the folders searched (one: ``[folder]``)
+    folders: list[Path] = field(default_factory=list)
 
     @property
     def duplicates(self) -> int:
         return sum(len(g["duplicates"]) for g in self.groups)
 
     def to_json(self) -> dict:
-        return {"folder": str(self.folder), "hash": self.hash, "threshold": self.threshold, "keep": self.keep,
-                "action": self.action, "images": self.images, "groups_count": len(self.groups),
-                "duplicates_count": self.duplicates, "groups": self.groups, "unreadable": self.unreadable,
-                "manifests_updated": self.manifests}
+        return {"folder": str(self.folder), "folders": [str(f) for f in self.folders], "hash": self.hash,
+                "threshold": self.threshold, "keep": self.keep, "action": self.action, "images": self.images,
+                "groups_count": len(self.groups), "duplicates_count": self.duplicates, "groups": self.groups,
+                "unreadable": self.unreadable, "manifests_updated": self.manifests}
 
 
 def _extraction_manifests(root: Path) -> list[Path]:
@@ -321,16 +427,20 @@ def _extraction_manifests(root: Path) -> list[Path]:
     return below + above
 
 
-def _drop_manifest_rows(root: Path, removed: Iterable[Path]) -> list[Path]:
-    """Rewrite (atomically) every extraction manifest that lists one of the ``removed``
-    files (as ``file`` or ``gray_file``) without those rows; a ``manifest.csv`` beside a
-    rewritten manifest is rewritten from the same rows, and a completion marker beside it
-    gets the new ``kept`` count (and ``removed_by_dedup``), so a rerun of ``frames extract``
-    reports what is on disk. A JSON Lines file whose rows are not extraction rows (``file``
+def _drop_manifest_rows(roots: Sequence[Path], removed: Iterable[Path]) -> list[Path]:
+    """Rewrite (atomically) every extraction manifest of the folders ``roots`` (each counted
+    once) that lists one of the ``removed`` files (as ``file`` or ``gray_file``) without those
+    rows; a ``manifest.csv`` beside a rewritten manifest is rewritten from the same rows, and
+    a completion marker beside it gets the new ``kept`` count (and ``removed_by_dedup``), so a
+    rerun of ``frames extract`` reports what is on disk. A JSON Lines file whose rows are not extraction rows (``file``
     and ``source_key``) is left alone. -> the rewritten ones."""
     gone = {p.resolve() for p in removed}
     changed: list[Path] = []
-    for m in _extraction_manifests(root):
+    found: dict[Path, Path] = {}
+    for root in roots:
+        for m in _extraction_manifests(root):
+            found.setdefault(m.resolve(), m)
+    for m in found.values():
         try:
             rows = read_jsonl(m)
         except (OSError, UnicodeDecodeError, json.JSONDecodeError):
@@ -388,23 +498,56 @@ def _reason(keep: str, info: ImageInfo) -> str:
     return "first in name order"
 
 
-def dedup(folder: str | os.PathLike, hash: str = "phash", threshold: int | None = None, keep: str = "first",
-          move_to: str | os.PathLike | None = None, delete: bool = False, json_path: str | os.PathLike | None = None,
-          quiet: bool = False) -> DedupReport:
+def _roots(folders: Sequence[Path]) -> tuple[Path, list[Path]]:
+    """The folders given -> (the folder report paths are relative to, the folders to search).
+    One folder: itself, as given. Several: their common parent, and each folder resolved; a
+    folder given twice, or inside another one given, is an OptionError (its images would be
+    counted twice)."""
+    if len(folders) == 1:
+        return folders[0], list(folders)
+    for f in folders:
+        if not f.is_dir():
+            raise InputError(f"{f} is not a folder of images")
+    full = [f.resolve() for f in folders]
+    for a, fa in zip(folders, full):
+        for b, fb in zip(folders, full):
+            if a is not b and (fa == fb or fb in fa.parents):
+                raise OptionError(f"{a} is {'the same folder as' if fa == fb else 'inside'} {b}; give only {b}")
+    return Path(os.path.commonpath(full)), full
+
+
+def dedup(folder: str | os.PathLike | Sequence[str | os.PathLike], hash: str = "phash", threshold: int | None = None,
+          keep: str = "first", move_to: str | os.PathLike | None = None, delete: bool = False,
+          json_path: str | os.PathLike | None = None, quiet: bool = False, ray: str | None = None) -> DedupReport:
     """Find near-duplicate groups under ``folder``; optionally move or delete the duplicates.
+
+    ``folder`` may be several folders: their images form one set (folders in the order given,
+    each in natural path order; that is the order ``keep="first"`` follows), and the report's
+    paths are relative to their common parent, so each names its folder (``a/x.png``,
+    ``b/x.png``).
 
     Without ``move_to`` / ``delete`` nothing is changed (dry run). The kept image of each
     group is chosen by ``keep``; every duplicate is within ``threshold`` bits of it
-    (default: :data:`vidcolor.options.HASH_THRESHOLDS` for the hash). ``move_to`` keeps the duplicates'
-    paths relative to ``folder``. Gray companions of extracted frames (``X_gray.png`` beside
-    ``X.png``) are not compared and follow their color frame. When files are moved or
+    (default: :data:`vidcolor.options.HASH_THRESHOLDS` for the hash). ``move_to`` keeps the
+    duplicates' paths as the report gives them. Gray companions of extracted frames
+    (``X_gray.png`` beside ``X.png``) are not compared and follow their color frame. When files are moved or
     deleted, the ``frames extract`` manifests that list them (per source and top-level,
-    under ``folder`` or above it) lose those rows first (see :func:`_drop_manifest_rows`).
+    under a folder or above it) lose those rows first (see :func:`_drop_manifest_rows`).
+
+    ``ray``: a Ray address (see :func:`vidcolor.cluster.check_address`;
+    :data:`vidcolor.cluster.DEFAULT_ADDRESS` for Ray's default): the images are read and
+    hashed by Ray tasks, in chunks (:func:`hash_table_on_ray`); the grouping and the actions
+    run here, on the same table, so the report is the one this machine alone would give.
     """
     import sys
 
     from tqdm import tqdm
 
+    if ray is not None:
+        from .. import cluster
+
+        cluster.require()
+        cluster.check_address(ray)
     options.check_choice("--hash", hash, options.HASHES)
     options.check_choice("--keep", keep, options.DEDUP_KEEP)
     if threshold is None:
@@ -413,30 +556,44 @@ def dedup(folder: str | os.PathLike, hash: str = "phash", threshold: int | None 
         raise OptionError(f"--threshold is in bits, 0..64; got {threshold}")
     if move_to is not None and delete:
         raise OptionError("choose one of --move-to and --delete")
-    root = Path(folder)
+    given = [Path(folder)] if isinstance(folder, (str, os.PathLike)) else [Path(f) for f in folder]
+    if not given:
+        raise OptionError("dedup needs at least one folder")
+    root, folders = _roots(given)
     if move_to is not None:
         dest = Path(move_to).resolve()
-        if dest == root.resolve() or root.resolve() in dest.parents:
-            raise OptionError(f"--move-to {move_to} is inside {root}; choose a folder outside it")
+        for f, g in zip(folders, given):
+            if dest == f.resolve() or f.resolve() in dest.parents:
+                raise OptionError(f"--move-to {move_to} is inside {g}; choose a folder outside it")
         make_folder(move_to)                        # before anything is touched
-    files, companions = split_companions(list_image_files(root))
+    files: list[Path] = []
+    companions: dict[Path, Path] = {}
+    for f in folders:
+        fs, cs = split_companions(list_image_files(f))
+        files += fs
+        companions.update(cs)
+    sharp = keep == "sharpest"
     with tqdm(total=len(files), desc="hashing", unit="img", disable=quiet or not sys.stderr.isatty()) as bar:
-        infos = hash_images(files, hash, sharpness=keep == "sharpest", progress=bar)
-    ok = [k for k, inf in enumerate(infos) if inf is not None]
-    unreadable = [files[k].relative_to(root).as_posix() for k, inf in enumerate(infos) if inf is None]
+        if ray is None:
+            table = hash_table(files, hash, sharpness=sharp, progress=bar)
+        else:
+            with cluster.session(ray):
+                table = hash_table_on_ray(files, hash, sharpness=sharp, progress=bar)
+    ok = np.flatnonzero(table.ok)
+    unreadable = [files[k].relative_to(root).as_posix() for k in np.flatnonzero(~table.ok)]
     report = DedupReport(root, hash, int(threshold), keep, len(ok), unreadable=unreadable,
-                         action="delete" if delete else ("move" if move_to is not None else "dry-run"))
-    good = [infos[k] for k in ok]
-    hashes = np.array([g.hash for g in good], dtype=np.uint64)
+                         action="delete" if delete else ("move" if move_to is not None else "dry-run"),
+                         folders=list(folders))
+    hashes = table.hash[ok]
     if keep == "largest":
-        prio = -np.array([g.width * g.height for g in good], dtype=np.float64)
+        prio = -(table.width[ok] * table.height[ok]).astype(np.float64)
     elif keep == "sharpest":
-        prio = -np.array([g.sharpness for g in good], dtype=np.float64)
+        prio = -table.sharpness[ok]
     else:
-        prio = np.arange(len(good))
-    for grp in find_duplicates(hashes, threshold, prio) if good else []:
+        prio = np.arange(len(ok))
+    for grp in find_duplicates(hashes, threshold, prio) if len(ok) else []:
         rel = [files[ok[k]].relative_to(root).as_posix() for k in grp]
-        report.groups.append({"kept": rel[0], "reason": _reason(keep, good[grp[0]]),
+        report.groups.append({"kept": rel[0], "reason": _reason(keep, table.info(ok[grp[0]])),
                               "hash": hashing.hash_hex(hashes[grp[0]]),
                               "duplicates": [{"file": f, "distance": hashing.hamming(hashes[k], hashes[grp[0]])}
                                              for f, k in zip(rel[1:], grp[1:])]})
@@ -451,7 +608,7 @@ def dedup(folder: str | os.PathLike, hash: str = "phash", threshold: int | None 
             raise OutputError(f"{Path(move_to) / clash[0]} already exists; choose an empty --move-to folder")
     if dups and (delete or move_to is not None):
         # manifests first: if we stop half-way, a manifest may miss a file, never list a missing one
-        report.manifests = [str(m) for m in _drop_manifest_rows(root, [root / f for f in dups])]
+        report.manifests = [str(m) for m in _drop_manifest_rows(folders, [root / f for f in dups])]
     for f in dups:
         try:
             if delete:

@@ -44,6 +44,7 @@ every complete source under the output folder at the end of each run.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
@@ -360,21 +361,39 @@ class ExtractResult:
         return sum(s.decoded for s in self.sources)
 
 
+def completed(spec: SourceSpec, out_dir: Path, opts: ExtractOptions) -> SourceResult | None:
+    """The result of a source already complete in ``out_dir`` (its marker exists), as a skipped
+    :class:`SourceResult`; None if it is still to do. OptionError if it was made with other settings."""
+    folder = out_dir / spec.key
+    marker = folder / MARKER
+    if not marker.exists():
+        return None
+    done = json.loads(marker.read_text(encoding="utf-8"))
+    if done.get("settings") != asdict(opts):
+        raise OptionError(f"{folder} was extracted with other settings; use another -o folder or delete it")
+    return SourceResult(spec.key, spec.path, done.get("decoded", 0), done.get("kept", 0), skipped=True)
+
+
 def extract_source(spec: SourceSpec, out_dir: Path, opts: ExtractOptions, progress=None,
-                   fps: float | None = None) -> SourceResult:
+                   fps: float | None = None, cwd: str | None = None) -> SourceResult:
     """Extract one source into ``out_dir/<key>/`` (skipped if its marker exists).
 
     progress: a tqdm bar (or None); it is reset to the source's frame count.
+    cwd: the folder a relative ``spec.path`` is read from (a Ray task gets its driver's);
+    the manifest records ``spec.path`` as given either way, so the rows do not depend on
+    where the source was extracted.
     """
     folder = out_dir / spec.key
-    marker = folder / MARKER
+    done = completed(spec, out_dir, opts)
+    if done is not None:
+        return done
     res = SourceResult(spec.key, spec.path)
-    if marker.exists():
-        done = json.loads(marker.read_text(encoding="utf-8"))
-        if done.get("settings") != asdict(opts):
-            raise OptionError(f"{folder} was extracted with other settings; use another -o folder or delete it")
-        res.skipped, res.decoded, res.kept = True, done.get("decoded", 0), done.get("kept", 0)
-        return res
+    marker = folder / MARKER
+    if opts.pairs:
+        # gray_l needs torch: import it here, once, not in the two writer threads at once (torch's
+        # import is not thread-safe; in a fresh process, a CLI run's or a Ray worker's, one of them
+        # would get a half-imported torch)
+        importlib.import_module("..color", __package__)
     make_folder(folder)
     for stale in folder.iterdir():               # temporaries of an interrupted run
         if is_temp(stale):
@@ -382,7 +401,7 @@ def extract_source(spec: SourceSpec, out_dir: Path, opts: ExtractOptions, progre
     ext = "jpg" if opts.format == "jpg" else "png"
     rows: list[dict] = []
     pending: list[Future] = []
-    src, sel = open_selection(spec.path, opts, fps)
+    src, sel = open_selection(Path(cwd, spec.path) if cwd else spec.path, opts, fps)
     with src:
         if progress is not None:
             progress.reset(total=src.frame_count)
@@ -453,14 +472,23 @@ def build_manifest(out_dir: Path, csv: bool = False) -> tuple[Path, Path | None]
 
 
 def extract(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLike, opts: ExtractOptions | None = None,
-            csv: bool = False, quiet: bool = False, fps: float | None = None) -> ExtractResult:
+            csv: bool = False, quiet: bool = False, fps: float | None = None, ray: str | None = None) -> ExtractResult:
     """Extract the distinct frames of every input into ``out_dir`` (resumable; see module doc).
 
     inputs: video files, image files, image folders/globs, or folders of videos.
     fps: frame rate assumed for image sequences (timestamps; default 24).
+    ray: a Ray address (see :func:`vidcolor.cluster.check_address`;
+    :data:`vidcolor.cluster.DEFAULT_ADDRESS` for Ray's default): run every source that is not
+    complete yet as one Ray task (:func:`extract_on_ray`); the frames, manifests and result are
+    those of a run on this machine.
     """
     from tqdm import tqdm
 
+    if ray is not None:
+        from .. import cluster
+
+        cluster.require()
+        cluster.check_address(ray)
     opts = opts or ExtractOptions()
     out = Path(out_dir)
     specs = find_sources(inputs)
@@ -472,10 +500,60 @@ def extract(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLike, opt
     make_folder(out)
     show = not quiet and sys.stderr.isatty()
     result = ExtractResult()
-    with tqdm(total=len(specs), desc="sources", unit="src", disable=not show, position=0) as bar:
-        for sp in specs:
-            with tqdm(desc=sp.key, unit="fr", disable=not show, position=1, leave=False) as fbar:
-                result.sources.append(extract_source(sp, out, opts, progress=fbar, fps=fps))
-            bar.update(1)
+    if ray is not None:
+        result.sources = extract_on_ray(specs, out, opts, ray, fps=fps, quiet=quiet)
+    else:
+        with tqdm(total=len(specs), desc="sources", unit="src", disable=not show, position=0) as bar:
+            for sp in specs:
+                with tqdm(desc=sp.key, unit="fr", disable=not show, position=1, leave=False) as fbar:
+                    result.sources.append(extract_source(sp, out, opts, progress=fbar, fps=fps))
+                bar.update(1)
     result.manifest, result.csv = build_manifest(out, csv=csv)
     return result
+
+
+def extract_on_ray(specs: list[SourceSpec], out: Path, opts: ExtractOptions, address: str | None,
+                   fps: float | None = None, quiet: bool = False) -> list[SourceResult]:
+    """Run :func:`extract_source` as one Ray task per source not complete yet (complete ones
+    are skipped by the driver, as locally) -> one result per spec, in their order. Every node
+    reads the sources and writes ``out`` under the same paths (a shared file system); the
+    driver's working directory is passed on for relative paths.
+
+    Every task is run to its end even when one fails, so that a rerun has only the failed
+    sources left; then the first failure (in source order) is raised: a task's own
+    VidcolorError as it was raised, a task whose worker died more than ``RAY_RETRIES`` times
+    as :class:`vidcolor.cluster.TaskFailed` naming its source.
+    """
+    from tqdm import tqdm
+
+    from .. import cluster
+
+    results: list[SourceResult | None] = [completed(sp, out, opts) for sp in specs]
+    todo = [k for k, r in enumerate(results) if r is None]
+    errors: dict[int, BaseException] = {}
+    cwd, out_abs = os.getcwd(), str(out.resolve())
+    if not todo:
+        return results
+    with cluster.session(address):
+        with tqdm(total=len(todo), desc="sources on ray", unit="src", file=sys.stderr,
+                  disable=quiet or not sys.stderr.isatty()) as bar:
+            args = [(specs[k], out_abs, opts, fps, cwd) for k in todo]
+            for j, res, err in cluster.map_tasks(source_task, args, name="vidcolor-extract"):
+                k = todo[j]
+                if err is None:
+                    results[k] = res
+                else:
+                    errors[k] = err
+                bar.update(1)
+    if errors:
+        k = min(errors)
+        err = errors[k]
+        if isinstance(err, cluster.TaskFailed):
+            raise cluster.TaskFailed(f"extracting {specs[k].path}: {err}")
+        raise err
+    return results
+
+
+def source_task(spec: SourceSpec, out_dir: str, opts: ExtractOptions, fps: float | None, cwd: str) -> SourceResult:
+    """One source, as a Ray task runs it (:func:`extract_on_ray`): no progress bar."""
+    return extract_source(spec, Path(out_dir), opts, fps=fps, cwd=cwd)

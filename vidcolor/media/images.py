@@ -86,11 +86,18 @@ class ImageSequenceSource:
         self.bit_depth = 16 if first.dtype == np.uint16 else 8
         self.frame_count = len(self.files)
 
+    first_pts = 0                          # a frame's pts is its index (time base 1/fps)
+
     def __iter__(self) -> Iterator[Frame]:
-        for i, f in enumerate(self.files):
+        for i in range(getattr(self, "_start", 0), len(self.files)):
+            f = self.files[i]
             rgb = self._first if i == 0 and self._first is not None else read_image(f)
             self._first = None
             yield Frame(i, rgb, i, float(i / self.fps), name=f.name)
+
+    def seek(self, pts: int) -> None:
+        """Continue from frame ``pts`` (its index): no file before it is read."""
+        self._start = max(0, int(pts))
 
     def close(self) -> None:
         self._first = None

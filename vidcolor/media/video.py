@@ -104,6 +104,8 @@ class VideoSource:
             self.container.close()
             raise InputError(f"{self.path} has a video stream but no decodable frames")
         self.height, self.width = self._first.size
+        #: pts of the first frame (0 when the stream has none)
+        self.first_pts = self._first.pts if self._first.pts is not None else 0
         n = self.stream.frames
         if not n and self.stream.duration and self.time_base:
             n = int(round(float(self.stream.duration * self.time_base * self.fps)))
@@ -111,10 +113,13 @@ class VideoSource:
             n = int(round(self.container.duration / 1e6 * float(self.fps)))
         self.frame_count = n or None
 
-    def _decode(self) -> Iterator[Frame]:
-        i = 0
+    def _decode(self, start: int | None = 0) -> Iterator[Frame]:
+        i = start
         try:
             for frame in self.container.decode(self.stream):
+                if i is None:                   # after a seek: the index from the time
+                    i = max(0, int(round((frame.pts - self.first_pts) * self.time_base * self.fps))) \
+                        if frame.pts is not None else 0
                 rot = int(round(getattr(frame, "rotation", 0) or 0)) % 360
                 if rot:
                     self.rotation = rot
@@ -150,6 +155,15 @@ class VideoSource:
             yield first
         yield from self._decoder
 
+    def seek(self, pts: int) -> None:
+        """Continue from the keyframe at or before ``pts`` (this stream's time base): the next
+        frames iterated are those from that keyframe on (frames before ``pts`` included, so a
+        caller that needs frames from an exact pts discards the ones before it). Frame indices
+        after a seek are estimated from the time (exact for a constant frame rate)."""
+        self._first = None
+        self.container.seek(max(0, int(pts)), backward=True, any_frame=False, stream=self.stream)
+        self._decoder = self._decode(start=None)
+
     def close(self) -> None:
         self.container.close()
 
@@ -175,8 +189,11 @@ class VideoSink(Sink):
     def __init__(self, path: str | os.PathLike, width: int, height: int, fps: Fraction,
                  time_base: Fraction | None = None, codec: str = options.CODEC, crf: int | None = options.CRF,
                  preset: str | None = options.PRESET, audio_from: str | os.PathLike | None = None,
-                 overwrite: bool = False, notify=None, keep_timing: bool = False):
+                 overwrite: bool = False, notify=None, keep_timing: bool = False, record_packets: bool = False):
         self.final = Path(path)
+        #: (pts, dts, duration) of every encoded packet in :attr:`time_base`, as the encoder made
+        #: them, when ``record_packets`` (segments: a container may round them, the join must not)
+        self.packets: list[tuple[int | None, int | None, int]] | None = [] if record_packets else None
         self.tmp = temp_path(self.final)
         self.notify = notify or (lambda msg: log.warning(msg))
         self.width, self.height = width, height
@@ -199,7 +216,7 @@ class VideoSink(Sink):
                         f"{width + self.pad[1]}x{height + self.pad[0]} (last row/column repeated); "
                         "use --codec ffv1 to keep the exact size")
         make_parent(self.final)
-        self._audio_in = None
+        self.audio: AudioCopy | None = None
         self.out = None
         try:
             self.out = av.open(str(self.tmp), mode="w")
@@ -220,84 +237,15 @@ class VideoSink(Sink):
         self.time_base = Fraction(time_base) if time_base else Fraction(1, 1) / Fraction(fps)
         self.stream.codec_context.time_base = self.time_base
         self.stream.time_base = self.time_base
-        self._audio: list[tuple] = []
         if audio_from is not None:
             try:
-                self._setup_audio(Path(audio_from))
-            except BaseException as e:
+                self.audio = AudioCopy(self.out, Path(audio_from), self.final, self.notify)
+            except BaseException:
                 self._cleanup()                 # no temporary file outlives a failed constructor
-                if isinstance(e, av.FFmpegError):
-                    raise InputError(f"cannot copy the audio of {audio_from}: {e.strerror or e}") from None
                 raise
         self._next_pts = 0
         self._durations: dict[int, int] = {}
         self.frames_written = 0
-
-    # --- audio -----------------------------------------------------------------
-    def _setup_audio(self, src: Path) -> None:
-        inp = av.open(str(src))
-        if not inp.streams.audio:
-            inp.close()
-            return
-        self._audio_in = inp
-        accepted = self.out.supported_codecs
-        for ia in inp.streams.audio:
-            name = ia.codec_context.name
-            if name in accepted:
-                oa = self.out.add_stream_from_template(ia)
-                self._audio.append((ia, oa, None, None))
-            else:
-                enc = "aac" if self.final.suffix.lower() in (".mp4", ".m4v", ".mov") else "libopus"
-                if enc not in accepted:
-                    enc = next((c for c in ("aac", "libopus", "flac", "mp3") if c in accepted), None)
-                if enc is None:
-                    self.notify(f"note: {self.final.suffix} cannot hold audio; audio stream {ia.index} dropped")
-                    continue
-                rate = ia.codec_context.sample_rate or 48000
-                if enc == "libopus" and rate not in (8000, 12000, 16000, 24000, 48000):
-                    rate = 48000
-                oa = self.out.add_stream(enc, rate=rate)
-                if ia.codec_context.layout:
-                    oa.layout = ia.codec_context.layout
-                resampler = av.AudioResampler(format=oa.codec_context.format or "fltp",
-                                              layout=oa.layout, rate=rate)
-                self.notify(f"note: {self.final.suffix} does not accept {name} audio; re-encoding it as {enc}")
-                self._audio.append((ia, oa, ia.codec_context, resampler))
-        self._audio_packets = inp.demux(*[a[0] for a in self._audio]) if self._audio else None
-        self._pending = None
-
-    def _mux_audio_until(self, t: float | None) -> None:
-        """Copy (or re-encode) audio packets with time <= t (None: all remaining)."""
-        if not self._audio or self._audio_packets is None:
-            return
-        by_in = {a[0].index: a for a in self._audio}
-        while True:
-            pkt = self._pending
-            if pkt is None:
-                try:
-                    pkt = next(self._audio_packets)
-                except StopIteration:
-                    self._audio_packets = None
-                    return
-                except av.FFmpegError:
-                    self._audio_packets = None
-                    return
-            if t is not None and pkt.dts is not None and pkt.time_base is not None \
-                    and float(pkt.dts * pkt.time_base) > t:
-                self._pending = pkt
-                return
-            self._pending = None
-            ia, oa, dec, resampler = by_in[pkt.stream.index]
-            if dec is None:
-                if pkt.dts is None:   # demuxer's flush packet: nothing to copy
-                    continue
-                pkt.stream = oa
-                self.out.mux(pkt)
-            else:
-                for fr in dec.decode(pkt):
-                    fr.pts = None
-                    for rf in resampler.resample(fr):
-                        self.out.mux(oa.encode(rf))
 
     # --- video -----------------------------------------------------------------
     def _write(self, rgb: np.ndarray, frame: Frame) -> None:
@@ -321,7 +269,8 @@ class VideoSink(Sink):
         if duration:
             self._durations[frame.pts] = duration
         self._next_pts = frame.pts + 1
-        self._mux_audio_until(float(frame.pts * self.time_base) if time is None else time)
+        if self.audio is not None:
+            self.audio.until(float(frame.pts * self.time_base) if time is None else time)
         self._mux_video(self.stream.encode(frame))
 
     def _mux_video(self, packets) -> None:
@@ -330,25 +279,21 @@ class VideoSink(Sink):
             d = self._durations.pop(packet.pts, None)
             if d:
                 packet.duration = d
+            if self.packets is not None:
+                self.packets.append((packet.pts, packet.dts, packet.duration or 0))
             self.out.mux(packet)
 
     def _finish(self) -> Path:
         self._mux_video(self.stream.encode(None))
-        self._mux_audio_until(None)
-        for _, oa, dec, resampler in self._audio:
-            if dec is not None:
-                for rf in resampler.resample(None):
-                    self.out.mux(oa.encode(rf))
-                for packet in oa.encode(None):
-                    self.out.mux(packet)
+        if self.audio is not None:
+            self.audio.finish()
         self._close_containers()
         os.replace(self.tmp, self.final)
         return self.final
 
     def _close_containers(self) -> None:
-        if self._audio_in is not None:
-            self._audio_in.close()
-            self._audio_in = None
+        if self.audio is not None:
+            self.audio.close()
         if self.out is not None:
             self.out.close()
             self.out = None
@@ -362,3 +307,104 @@ class VideoSink(Sink):
 
     def abort(self) -> None:
         self._cleanup()
+
+
+class AudioCopy:
+    """The audio streams of a source file, carried into an output container being written.
+
+    Each stream is copied packet for packet when the output container accepts its codec,
+    otherwise re-encoded (AAC in MP4/MOV, Opus elsewhere; one-line notice); a container that
+    holds no audio drops it with a notice. :meth:`until` muxes the packets up to a time, so that
+    audio and video interleave as they are written; :meth:`finish` muxes the rest and flushes
+    the encoders. Used by :class:`VideoSink` (while encoding) and by the segment join (while
+    copying video packets), so both carry the same packets.
+    """
+
+    def __init__(self, out: av.container.OutputContainer, src: Path, final: Path, notify):
+        self.out, self.final, self.notify = out, Path(final), notify
+        self.streams: list[tuple] = []            # (input stream, output stream, decoder or None, resampler)
+        self._packets = None
+        self._pending = None
+        try:
+            self._input = av.open(str(src))
+        except av.FFmpegError as e:
+            raise InputError(f"cannot copy the audio of {src}: {e.strerror or e}") from None
+        try:
+            self._add_streams()
+        except BaseException as e:
+            self.close()
+            if isinstance(e, av.FFmpegError):
+                raise InputError(f"cannot copy the audio of {src}: {e.strerror or e}") from None
+            raise
+
+    def _add_streams(self) -> None:
+        inp = self._input
+        accepted = self.out.supported_codecs
+        suffix = self.final.suffix.lower()
+        for ia in inp.streams.audio:
+            name = ia.codec_context.name
+            if name in accepted:
+                self.streams.append((ia, self.out.add_stream_from_template(ia), None, None))
+                continue
+            enc = "aac" if suffix in (".mp4", ".m4v", ".mov") else "libopus"
+            if enc not in accepted:
+                enc = next((c for c in ("aac", "libopus", "flac", "mp3") if c in accepted), None)
+            if enc is None:
+                self.notify(f"note: {self.final.suffix} cannot hold audio; audio stream {ia.index} dropped")
+                continue
+            rate = ia.codec_context.sample_rate or 48000
+            if enc == "libopus" and rate not in (8000, 12000, 16000, 24000, 48000):
+                rate = 48000
+            oa = self.out.add_stream(enc, rate=rate)
+            if ia.codec_context.layout:
+                oa.layout = ia.codec_context.layout
+            resampler = av.AudioResampler(format=oa.codec_context.format or "fltp", layout=oa.layout, rate=rate)
+            self.notify(f"note: {self.final.suffix} does not accept {name} audio; re-encoding it as {enc}")
+            self.streams.append((ia, oa, ia.codec_context, resampler))
+        self._packets = inp.demux(*[a[0] for a in self.streams]) if self.streams else None
+
+    def until(self, t: float | None) -> None:
+        """Copy (or re-encode) the audio packets with time <= t (None: all that remain)."""
+        if self._packets is None:
+            return
+        by_in = {a[0].index: a for a in self.streams}
+        while True:
+            pkt = self._pending
+            if pkt is None:
+                try:
+                    pkt = next(self._packets)
+                except (StopIteration, av.FFmpegError):
+                    self._packets = None
+                    return
+            if t is not None and pkt.dts is not None and pkt.time_base is not None \
+                    and float(pkt.dts * pkt.time_base) > t:
+                self._pending = pkt
+                return
+            self._pending = None
+            ia, oa, dec, resampler = by_in[pkt.stream.index]
+            if dec is None:
+                if pkt.dts is None:   # demuxer's flush packet: nothing to copy
+                    continue
+                pkt.stream = oa
+                self.out.mux(pkt)
+            else:
+                for fr in dec.decode(pkt):
+                    fr.pts = None
+                    for rf in resampler.resample(fr):
+                        self.out.mux(oa.encode(rf))
+
+    def finish(self) -> None:
+        """Mux every remaining packet and flush the re-encoders."""
+        self.until(None)
+        for _, oa, dec, resampler in self.streams:
+            if dec is not None:
+                for rf in resampler.resample(None):
+                    self.out.mux(oa.encode(rf))
+                for packet in oa.encode(None):
+                    self.out.mux(packet)
+
+    def close(self) -> None:
+        """Close the source file (the output container is its owner's)."""
+        if self._input is not None:
+            self._input.close()
+            self._input = None
