@@ -318,7 +318,13 @@ class Engine:
         t = self._tick("model", t)
         if self.smoother is not None:
             L, ab = self.model.to_lab(out, x)
-            out = self.model.from_lab(out, x, L, self.smoother(ab, L))
+            smoothed = self.smoother(ab, L)
+            # a frame the smoother left as it was (a scene's first) keeps the network's own output:
+            # the Lab round trip is not exact, and the release's truncating post-processing shows it
+            changed = (smoothed != ab).flatten(1).any(1)
+            if bool(changed.any()):
+                new = self.model.from_lab(out, x, L, smoothed)
+                out = torch.where(changed.view(-1, *([1] * (out.ndim - 1))), new.to(out.dtype), out)
             t = self._tick("temporal", t)
         res = self.model.finish(frames, out)
         if host_dtype != np.uint8:
