@@ -51,13 +51,18 @@ def test_peak_rss_sees_an_allocation():
 
     import time
 
+    import mmap
+
     with PeakRSS() as m:
         before = m.current()
-        block = np.ones(64 * 2**20, np.uint8)      # 64 MB, touched
+        # 64 MB of fresh pages, touched: an anonymous mapping (np.ones may be served from heap
+        # memory that earlier tests freed and that is still resident, and then RSS does not grow)
+        block = mmap.mmap(-1, 64 * 2**20)
+        np.frombuffer(block, np.uint8)[:] = 1
         deadline = time.monotonic() + 5            # the sampler thread may be starved on a loaded machine
         while m.peak - before <= 50 * 2**20 and time.monotonic() < deadline:
             time.sleep(0.02)
-        del block                                  # freed before the context exits: only the sampler saw it
+        block.close()                              # freed before the context exits: only the sampler saw it
     assert m.peak - before > 50 * 2**20
 
 
