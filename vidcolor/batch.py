@@ -180,11 +180,9 @@ def colorize_one(item: Item, opts, resume: bool = False, seconds: float = option
     try:
         t0 = time.perf_counter()
         if resume and item.output.suffix.lower() not in IMAGE_EXTS:
-            from .pipeline import make_engine
             from .segments import colorize_segmented
 
-            engine = make_engine(_model(opts), None, opts.device, opts.size, opts.precision, opts.temporal,
-                                 opts.temporal_strength, opts.scene_threshold, notify=notify)
+            engine = opts.engine(_model(opts), notify=notify)
             res = colorize_segmented(item.input, item.output, opts, seconds=seconds, overwrite=overwrite,
                                      quiet=quiet, notify=notify, engine=engine)
         else:
@@ -281,15 +279,13 @@ def _segment_task(item: Item, plan_json: dict, k: int, opts, on_batch=None) -> d
     import torch
 
     from .cluster import local_threads
-    from .pipeline import make_engine
     from .segments import Plan, Work, run_segment
 
     torch.set_num_threads(local_threads())
     pj = dict(plan_json)
     pj["time_base"] = tuple(pj["time_base"])
     work = Work(item.output, Plan(**pj))
-    engine = make_engine(_model(opts), None, opts.device, opts.size, opts.precision, opts.temporal,
-                         opts.temporal_strength, opts.scene_threshold, notify=lambda m: None)
+    engine = opts.engine(_model(opts), notify=lambda m: None)
     return run_segment(item.input, work, k, engine, opts, on_frames=on_batch)
 
 

@@ -567,8 +567,16 @@ class ColorizeOptions:
             options.check_fps(self.fps)
         _temporal.check(self.temporal, self.temporal_strength, scene_threshold=self.scene_threshold)
         size = size_from_render_factor(self.model, self.size, self.render_factor)
-        get_info(self.model)                            # an unknown model name: one line, now
+        if isinstance(self.model, str):
+            get_info(self.model)                        # an unknown model name: one line, now
         return dataclasses.replace(self, size=size, render_factor=None)
+
+    def engine(self, model: Colorizer | None = None, notify=None, stats: Stats | None = None) -> "Engine":
+        """:func:`make_engine` with these settings; ``model``: an already loaded one (its weights
+        are then not read again)."""
+        return make_engine(self.model if model is None else model, self.weights if model is None else None,
+                           self.device, self.size, self.precision, self.temporal, self.temporal_strength,
+                           self.scene_threshold, notify=notify, stats=stats)
 
 
 def make_engine(model: str | Colorizer, weights=None, device: torch.device | str = options.DEVICE,
@@ -607,14 +615,10 @@ def colorize_video(input: str | os.PathLike, output: str | os.PathLike, model: s
     ``fallback``). Returns the output path, the frame count, wall seconds and per-stage timings.
     """
     input, output = Path(input), Path(output)
-    options.check_batch_size(batch_size)
-    options.check_crf(crf)
-    options.check_codec(codec)
-    options.check_size(size)
-    options.check_precision(precision)
-    size = size_from_render_factor(model, size, render_factor)
-    smoother_opts = dict(scene_threshold=scene_threshold)
-    _temporal.check(temporal, temporal_strength, **smoother_opts)
+    size = ColorizeOptions(model=model, weights=weights, batch_size=batch_size, device=device, size=size,
+                           precision=precision, crf=crf, preset=preset, codec=codec, fps=fps, temporal=temporal,
+                           temporal_strength=temporal_strength, scene_threshold=scene_threshold,
+                           render_factor=render_factor).check().size
     guidance = None
     if reference or hints or exemplar:
         from .guide.guided import Guidance

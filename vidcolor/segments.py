@@ -432,7 +432,7 @@ def colorize_segmented(input, output, opts, seconds: float = options.SEGMENT_SEC
 
     from tqdm import tqdm
 
-    from .pipeline import Result, Stats, make_engine
+    from .pipeline import Result, Stats
 
     input, output = Path(input), Path(output)
     opts = opts.check()
@@ -455,8 +455,7 @@ def colorize_segmented(input, output, opts, seconds: float = options.SEGMENT_SEC
         todo = [k for k in range(work.plan.segments) if k not in done]
         if todo:
             if engine is None:
-                engine = make_engine(opts.model, opts.weights, opts.device, opts.size, opts.precision, opts.temporal,
-                                     opts.temporal_strength, opts.scene_threshold, notify=notify, stats=stats)
+                engine = opts.engine(notify=notify, stats=stats)
             else:
                 engine.stats = stats
         for k in todo:
