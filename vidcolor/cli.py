@@ -398,7 +398,8 @@ def _field(cls, name):
 @click.argument("data", nargs=-1, required=True, type=click.Path())
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="Checkpoint to write (atomically, at every epoch end); with --resume, the one to continue.")
-@click.option("--model", default=_field(_T, "model"), show_default=True, help="compact, or eccv16 with --init.")
+@click.option("--model", default=_field(_T, "model"), show_default=True,
+              help="compact; pix2pix (a conditional GAN: U-Net + 70x70 PatchGAN); or eccv16 with --init.")
 @click.option("--init", type=click.Path(dir_okay=False), default=None, help="Start from these weights (fine-tuning).")
 @click.option("--steps", type=click.IntRange(1), default=None, help="Total optimizer steps.")
 @click.option("--epochs", type=click.IntRange(1), default=None,
@@ -406,12 +407,17 @@ def _field(cls, name):
 @click.option("--batch-size", type=click.IntRange(1), default=_field(_T, "batch_size"), show_default=True)
 @click.option("--size", type=int, default=_field(_T, "size"), show_default=True,
               help="Side of the random training crops (multiple of 16).")
-@click.option("--lr", type=float, default=_field(_T, "lr"), show_default=True,
-              help="Peak learning rate (warm-up, then cosine).")
+@click.option("--lr", type=float, default=None,
+              help="Peak learning rate (default: " + ", ".join(f"{k} {v:g}" for k, v in O.TRAIN_LR.items())
+              + "). class/l1: warm-up, then cosine; cgan: constant, then linear to 0 over the second half.")
 @click.option("--val-split", type=float, default=_field(_T, "val_split"), show_default=True,
               help="Share of the files held out for validation.")
-@click.option("--loss", type=click.Choice(O.TRAIN_LOSSES), default=_field(_T, "loss"), show_default=True,
-              help="class: rebalanced classification over ab bins (Zhang et al. 2016); l1: regression.")
+@click.option("--loss", type=click.Choice(O.TRAIN_LOSSES), default=None,
+              help="class: rebalanced classification over ab bins (Zhang et al. 2016); l1: regression; cgan: "
+                   "pix2pix's L1 + conditional adversarial loss (Isola et al. 2017). Default: the model's own "
+                   "(pix2pix: cgan, others: class).")
+@click.option("--gan-lambda", type=float, default=_field(_T, "gan_lambda"), show_default=True,
+              help="cgan: weight of the L1 term against the adversarial one.")
 @click.option("--seed", type=int, default=_field(_T, "seed"), show_default=True)
 @click.option("--device", default=_field(_T, "device"), show_default=True, help=_DEVICE_HELP)
 @click.option("--checkpoint-every", type=click.IntRange(0), default=_field(_T, "checkpoint_every"), show_default=True,
@@ -420,7 +426,7 @@ def _field(cls, name):
               help="Continue the run saved in --output with its own settings (--steps, if given, sets a new total).")
 @click.option("--export", "export", type=click.Path(dir_okay=False), default=None,
               help="At the end, also write the bare model weights here (for --weights).")
-def train(data, output, model, init, steps, epochs, batch_size, size, lr, val_split, loss, seed, device,
+def train(data, output, model, init, steps, epochs, batch_size, size, lr, val_split, loss, gan_lambda, seed, device,
           checkpoint_every, resume, export):
     """Train or fine-tune a colorizer on DATA: folders of color images, videos, or
     manifests (.jsonl) written by `vidcolor frames extract`."""
@@ -428,7 +434,7 @@ def train(data, output, model, init, steps, epochs, batch_size, size, lr, val_sp
     from .train import train as run
 
     cfg = O.TrainConfig(data=list(data), output=output, model=model, init=init, steps=steps, epochs=epochs,
-                        batch_size=batch_size, size=size, lr=lr, val_split=val_split, loss=loss, seed=seed,
+                        batch_size=batch_size, size=size, lr=lr, val_split=val_split, loss=loss, gan_lambda=gan_lambda, seed=seed,
                         device=device, checkpoint_every=checkpoint_every)
     ckpt = run(cfg, resume=resume, steps=steps)
     last = ckpt["meta"]["history"][-1] if ckpt["meta"]["history"] else {}
@@ -563,6 +569,119 @@ def report_cmd(results, output, title, overwrite):
 
     path = write_report(results, output, title=title, overwrite=overwrite)
     click.echo(f"{path}: report of {len(results)} result file(s)", err=True)
+
+
+# --- study (real-vs-fake perceptual study) --------------------------------------------
+
+@main.command("study")
+@click.argument("files", nargs=-1, type=click.Path(), metavar="IMAGES... | --score ANSWERS...")
+@click.option("--model", "models", multiple=True,
+              help="Colorizer to put to the test (repeat for several; each is one condition besides the real photos).")
+@click.option("--weights", "weights_files", multiple=True, type=click.Path(dir_okay=False),
+              help="Local checkpoint, one per --model in the same order (default: catalogue weights).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="The study page to write (.html); its key goes beside it as NAME.key.json.")
+@click.option("--seconds", type=float, default=O.STUDY_SECONDS, show_default=True,
+              help="How long each photo is shown before it is hidden and the question asked.")
+@click.option("--side", type=int, default=O.STUDY_SIDE, show_default=True,
+              help="Longer side in pixels of every version (real and colorized alike).")
+@click.option("--format", "fmt", type=click.Choice(["jpg", "png"]), default="jpg", show_default=True,
+              help="Encoding of every version, the real photo included.")
+@click.option("--quality", type=int, default=O.STUDY_JPEG_QUALITY, show_default=True, help="JPEG quality.")
+@click.option("--size", type=int, default=O.SIZE, help=_SIZE_HELP)
+@click.option("--seed", type=int, default=None,
+              help="Make the build reproducible (same ids and page); default: random ids nobody can derive.")
+@click.option("--device", default=O.DEVICE, show_default=True, help=_DEVICE_HELP)
+@click.option("--title", default=O.STUDY_TITLE, show_default=True, help="The page's title.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing page and key.")
+@click.option("--score", "score_", is_flag=True,
+              help="Score instead of build: the arguments are answer files (one per participant), pooled.")
+@click.option("--key", "key_file", type=click.Path(dir_okay=False), default=None,
+              help="--score: the study's key (NAME.key.json, written beside the page).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
+              help="--score: also write the scores (and per-image counts) as JSON.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
+def study_cmd(files, models, weights_files, output, seconds, side, fmt, quality, size, seed, device, title, overwrite,
+              score_, key_file, json_path, quiet):
+    """A real-vs-fake perceptual study ("Turing test") of colorizers.
+
+    \b
+    Build: IMAGES are color photos (files, folders, globs). Each is resized to
+    --side, made black-and-white as `vidcolor eval` does (L kept, ab = 0) and
+    colorized by every --model. OUTPUT is one self-contained HTML page (works
+    offline, no model or file names in it); the key NAME.key.json beside it says
+    which version is which: keep it to yourself. Each participant opens the page,
+    sees every photo once, in one condition (real or a model, balanced at random),
+    for --seconds, then answers "real photo" or "colorized" (buttons or R / F),
+    and downloads answers-<study>-<time>.json at the end.
+    \b
+    Score: --score ANSWERS... --key NAME.key.json pools the participants' files and
+    prints, per model, its fooling rate (share of its images judged real) and, for
+    the real photos, the control (share judged real), with 95% Clopper-Pearson
+    intervals.
+    \b
+    Example:
+      vidcolor study photos/ --model compact --model eccv16 -o study.html
+      vidcolor study --score answers-*.json --key study.key.json --json scores.json
+    """
+    from .errors import OptionError
+
+    if score_:
+        if not key_file:
+            raise OptionError("--score needs --key NAME.key.json, the key written beside the study page")
+        extra = [o for o, v in (("--model", models), ("--weights", weights_files), ("-o", output)) if v]
+        if extra:
+            raise OptionError(f"--score scores answers; {', '.join(extra)} only apply when building a study")
+        if not files:
+            raise OptionError("--score needs the answer files: vidcolor study --score ANSWERS.json... --key KEY")
+        from .study import format_table, score, write_score
+
+        if json_path:
+            from .media.files import check_output
+
+            check_output(json_path, [*files, key_file], report=True)
+        res = score(list(files), key_file)
+        click.echo(format_table(res))
+        click.echo(f"vidcolor: study {res['study']}: {res['participants']} participant(s), {res['trials']} trials",
+                   err=True)
+        if json_path:
+            write_score(res, json_path)
+        return
+    stray = [o for o, v in (("--key", key_file), ("--json", json_path)) if v]
+    if stray:
+        raise OptionError(f"{', '.join(stray)} only apply with --score")
+    if not files:
+        raise click.UsageError("Missing argument 'IMAGES...' (or --score ANSWERS... --key KEY).")
+    if not models:
+        raise OptionError("give at least one --model to compare with the real photos")
+    if not output:
+        raise OptionError("give -o STUDY.html, the page to write (its key goes beside it)")
+    import sys
+
+    from tqdm import tqdm
+
+    from .study import build_study
+
+    bar = None
+
+    def progress(done, total):
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, desc="colorizing", unit="img", file=sys.stderr, dynamic_ncols=True,
+                       disable=quiet or not sys.stderr.isatty())
+        bar.update(1)
+
+    try:
+        res = build_study(list(files), list(models), list(weights_files), output=output, seconds=seconds, side=side,
+                          seed=seed, device=device, size=size, fmt=fmt, quality=quality, title=title,
+                          overwrite=overwrite, on_image=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    if not quiet:
+        conds = " + ".join(res["conditions"])
+        click.echo(f"{res['page']}: study {res['study']}, {res['images']} images x ({conds}), "
+                   f"{res['bytes'] / 1e6:.1f} MB; key (keep it private): {res['key']}", err=True)
 
 
 # --- bench (benchmark harness) ------------------------------------------------------

@@ -60,6 +60,8 @@ PROPAGATION_HALF_LIFE = 100  # frames: confidence in a propagated colour halves 
 # --- metrics, eval, bench ---------------------------------------------------------
 LPIPS_NETS = ("alex", "vgg", "squeeze")
 LPIPS_NET = "alex"
+CLASSIFIERS = ("alexnet", "vgg16", "resnet50")   # the classify metric's torchvision ImageNet classifiers
+CLASSIFIER = "alexnet"
 SHEET_FRAMES = 4             # rows of the eval and metrics contact sheets
 BENCH_REPEATS = 3
 
@@ -68,6 +70,13 @@ WORST_FRAMES = 5             # worst frames listed per metric in summaries and s
 PRIMARY_METRICS = ("deltae2000", "psnr")   # ranks the worst-frame thumbnails: the first computed
 THUMB_SIDE = 320             # longer side (px) of a worst-frame thumbnail; smaller frames are kept as they are
 THUMB_JPEG_QUALITY = 85      # thumbnails and contact sheets stored in the JSON (base64 JPEG)
+
+# --- study: the real-vs-fake perceptual study (vidcolor study) --------------------------
+STUDY_SECONDS = 3.0          # each image is shown this long, then hidden and the question asked
+STUDY_SIDE = 512             # longer side (px) of every version, the real photo included
+STUDY_MIN_SIDE, STUDY_MAX_SIDE = 32, 4096
+STUDY_JPEG_QUALITY = 90      # every version encoded alike (OpenCV JPEG, 4:2:0, no metadata)
+STUDY_TITLE = "Real photo or colorized?"
 
 # --- frames extract / dedup ----------------------------------------------------------
 EXTRACT_METHODS = ("mpdecimate", "hash", "ssim")
@@ -92,14 +101,16 @@ class TrainConfig:
     epochs: int | None = None        # default DEFAULT_EPOCHS when neither is given
     batch_size: int = 16
     size: int = 128                  # training crop side
-    lr: float = 1e-3
+    lr: float | None = None          # default: TRAIN_LR of the loss (class/l1 1e-3, cgan 2e-4 as pix2pix)
     weight_decay: float = 1e-4
-    warmup: float = 0.03             # share of the steps with a linear LR warm-up, then cosine to 0
+    warmup: float = 0.03             # share of the steps with a linear LR warm-up, then cosine to 0 (class, l1)
     val_split: float = 0.05
     val_size: int = 256              # validation images: short side resized to this, center crop
     seed: int = 0
     device: str = DEVICE
-    loss: str = "class"              # "class" (rebalanced cross-entropy) or "l1" (regression)
+    loss: str | None = None          # "class" (rebalanced cross-entropy), "l1" (regression), "cgan" (pix2pix:
+                                     # L1 + conditional adversarial); default: the model's (TRAIN_MODEL_LOSS)
+    gan_lambda: float = 100.0        # cgan: weight of the L1 term (pix2pix's lambda)
     rebalance: float = 0.5           # lambda of the class rebalancing (0: none)
     temperature: float = 0.38        # annealed-mean temperature stored in the model
     checkpoint_every: int = 0        # also checkpoint every N steps (0: at epoch ends only)
@@ -107,7 +118,11 @@ class TrainConfig:
 
 
 DEFAULT_EPOCHS = 10
-TRAIN_LOSSES = ("class", "l1")
+TRAIN_LOSSES = ("class", "l1", "cgan")
+TRAIN_LR = {"class": 1e-3, "l1": 1e-3, "cgan": 2e-4}
+#: cgan: Adam's betas (pix2pix: beta1 = 0.5); the LR is constant for the first half of the steps, then
+#: falls linearly to 0 (pix2pix's "linear" policy)
+GAN_BETAS = (0.5, 0.999)
 
 # --- web app (vidcolor serve) -------------------------------------------------------
 WEB_HOST = "127.0.0.1"           # loopback only unless asked; anything else is warned about

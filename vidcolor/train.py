@@ -27,7 +27,7 @@ import random
 import shlex
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -45,10 +45,10 @@ from .metrics.image import auc_ab, colorfulness, psnr
 from .media import IMAGE_EXTS, VIDEO_EXTS, discover, open_source, read_image, to_uint8
 from .media.files import make_parent, write_bytes
 from .frames.manifest import frame_files
-from .options import BATCH_SIZE, DEFAULT_EPOCHS, TRAIN_LOSSES, TrainConfig, check_choice
+from .options import BATCH_SIZE, DEFAULT_EPOCHS, GAN_BETAS, TRAIN_LOSSES, TRAIN_LR, TrainConfig, check_choice
 from .pipeline import resolve_device
 from .weights import load_state_dict
-from .models import create_model, load_weights_into
+from .models import create_model, get_info, load_weights_into
 from .models.abbins import annealed_mean, empirical_prior, nearest_bin, rebalance_weights, rebalanced_ce
 
 #: most frames taken from one video (evenly spaced)
@@ -217,6 +217,139 @@ def compute_loss(model, l_norm: torch.Tensor, ab: torch.Tensor, loss: str, weigh
     return F.l1_loss(normalize_ab(annealed_mean(logits, centers, 1.0)), normalize_ab(target))
 
 
+def gan_lr_at(step: int, total: int, base: float) -> float:
+    """pix2pix's "linear" policy: ``base`` for the first half of the steps, then linearly down towards 0."""
+    n_const = total // 2
+    return base * (1.0 - max(0, step - n_const) / (total - n_const + 1))
+
+
+class ClassObjective:
+    """``class`` / ``l1``: one AdamW on a classification colorizer (Zhang et al. 2016, or the L1 of
+    its decoded mean). Its checkpoint part: ``optimizer`` and the empirical ab ``prior``."""
+
+    def __init__(self, model, cfg: TrainConfig, device: torch.device) -> None:
+        if not hasattr(model, "ab_centers") and not cfg.init:
+            raise OptionError(f"--model {cfg.model} is fine-tuned from its released weights (they hold its ab bins): "
+                              "pass --init PATH")
+        self.model, self.cfg = model, cfg
+        self.centers = bin_centers(model).to(device)
+        self.opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.prior: torch.Tensor | None = None
+        self.weights: torch.Tensor | None = None
+
+    def start(self, images: Sequence[np.ndarray], fine_tune: bool) -> None:
+        """A new run: the decoding temperature, the class-rebalancing prior of the training pixels."""
+        if hasattr(self.model, "temperature"):
+            self.model.temperature.fill_(self.cfg.temperature if self.cfg.loss == "class" else 1.0)
+        centers = self.centers.cpu()
+        self._set_prior(empirical_prior(bin_counts(images, centers), centers))
+
+    def _set_prior(self, prior: torch.Tensor) -> None:
+        self.prior = prior
+        rb = self.cfg.rebalance
+        self.weights = rebalance_weights(prior, rb).to(self.centers.device) if rb > 0 else None
+
+    def state(self) -> dict:
+        return {"optimizer": self.opt.state_dict(), "prior": self.prior.cpu()}
+
+    def load(self, state: dict) -> None:
+        self.opt.load_state_dict(state["optimizer"])
+        self._set_prior(state["prior"])
+
+    def set_lr(self, step: int, total: int) -> None:
+        for g in self.opt.param_groups:
+            g["lr"] = lr_at(step, total, self.cfg.lr, self.cfg.warmup)
+
+    def lr(self) -> float:
+        return self.opt.param_groups[0]["lr"]
+
+    def step(self, l_norm: torch.Tensor, ab: torch.Tensor, autocast) -> dict:
+        with autocast:
+            loss = compute_loss(self.model, l_norm, ab, self.cfg.loss, self.weights)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        return {"loss": float(loss.detach())}
+
+
+class GanObjective:
+    """``cgan``: pix2pix (Isola et al. 2017). The generator (the colorizer) against its PatchGAN on
+    ``(L, ab)``; the discriminator minimizes half the binary cross-entropy of real and fake
+    patches, the generator the adversarial term plus ``gan_lambda`` x L1 of ab / 110. Adam (2e-4,
+    beta1 0.5) for each. Its checkpoint part: ``optimizer`` (the generator's), ``discriminator``
+    and ``optimizer_d``."""
+
+    def __init__(self, model, cfg: TrainConfig, device: torch.device) -> None:
+        if not hasattr(model, "discriminator"):
+            raise OptionError(f"--loss cgan trains a generator against a discriminator: --model pix2pix, "
+                              f"not {cfg.model}")
+        self.model, self.cfg = model, cfg
+        self.disc = model.discriminator().to(device).train()
+        self.opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=GAN_BETAS)
+        self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=cfg.lr, betas=GAN_BETAS)
+
+    def start(self, images: Sequence[np.ndarray], fine_tune: bool) -> None:
+        """A new run: the paper's N(0, 0.02) initialization (of the generator too, unless --init)."""
+        from .models.pix2pix import init_weights
+        if not fine_tune:
+            init_weights(self.model)
+        init_weights(self.disc)
+
+    def state(self) -> dict:
+        return {"optimizer": self.opt.state_dict(), "discriminator": self.disc.state_dict(),
+                "optimizer_d": self.opt_d.state_dict()}
+
+    def load(self, state: dict) -> None:
+        self.opt.load_state_dict(state["optimizer"])
+        self.disc.load_state_dict(state["discriminator"])
+        self.opt_d.load_state_dict(state["optimizer_d"])
+
+    def set_lr(self, step: int, total: int) -> None:
+        for opt in (self.opt, self.opt_d):
+            for g in opt.param_groups:
+                g["lr"] = gan_lr_at(step, total, self.cfg.lr)
+
+    def lr(self) -> float:
+        return self.opt.param_groups[0]["lr"]
+
+    def step(self, l_norm: torch.Tensor, ab: torch.Tensor, autocast) -> dict:
+        with autocast:
+            fake = self.model(l_norm)
+        # the discriminator: real (L, ab) patches -> 1, generated ones -> 0
+        self.disc.requires_grad_(True)
+        with autocast:
+            p_fake = self.disc(l_norm, fake.detach())
+            p_real = self.disc(l_norm, ab)
+            loss_d = 0.5 * (F.binary_cross_entropy_with_logits(p_fake, torch.zeros_like(p_fake))
+                            + F.binary_cross_entropy_with_logits(p_real, torch.ones_like(p_real)))
+        self.opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        self.opt_d.step()
+        # the generator: fool the discriminator, stay close to the true ab
+        self.disc.requires_grad_(False)
+        with autocast:
+            p = self.disc(l_norm, fake)
+            adv = F.binary_cross_entropy_with_logits(p, torch.ones_like(p))
+            l1 = F.l1_loss(normalize_ab(fake), normalize_ab(ab))
+            loss = adv + self.cfg.gan_lambda * l1
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        return {"loss": float(loss.detach()), "loss_d": float(loss_d.detach()), "adv": float(adv.detach()),
+                "l1": float(l1.detach())}
+
+
+OBJECTIVES = {"class": ClassObjective, "l1": ClassObjective, "cgan": GanObjective}
+
+
+def resolve_config(cfg: TrainConfig) -> TrainConfig:
+    """``cfg`` with its defaults that depend on the model filled in: the model's own loss
+    (pix2pix: cgan, else class) and that loss's learning rate (:data:`~vidcolor.options.TRAIN_LR`)."""
+    loss = cfg.loss or getattr(get_info(cfg.model).factory, "train_loss", "class")
+    check_choice("--loss", loss, TRAIN_LOSSES)
+    return replace(cfg, loss=loss, lr=cfg.lr if cfg.lr is not None else TRAIN_LR[loss])
+
+
 @torch.no_grad()
 def validate(model, rgb_u8: torch.Tensor, device: torch.device, batch_size: int = BATCH_SIZE) -> dict:
     """Metrics over validation images (uint8 NHWC, all the same size) at the model's
@@ -315,7 +448,7 @@ def train(cfg: TrainConfig, resume: bool = False, steps: int | None = None, comm
         cfg = TrainConfig(**{**state["meta"]["config"], "output": str(out), **({"steps": steps} if steps else {})})
     elif out.exists():
         raise OutputError(f"{out} exists; pass --resume to continue that run or choose another -o")
-    check_choice("--loss", cfg.loss, TRAIN_LOSSES)
+    cfg = resolve_config(cfg)
     make_parent(out)                              # fail now, not at the first checkpoint
     if cfg.size % 16 or cfg.size < 32:
         raise OptionError(f"--size must be a multiple of 16 and at least 32, got {cfg.size}")
@@ -337,33 +470,26 @@ def train(cfg: TrainConfig, resume: bool = False, steps: int | None = None, comm
     val = center_crops(load_items(val_items, cfg.val_size, progress=tty).images, cfg.val_size) if val_items else None
 
     model = create_model(cfg.model)
-    if not hasattr(model, "ab_centers") and not cfg.init:
-        raise OptionError(f"--model {cfg.model} is fine-tuned from its released weights (they hold its ab bins): "
-                          "pass --init PATH")
     if state is not None:
         load_model_state(model, state["state_dict"])
     elif cfg.init:
         load_weights_into(model, cfg.init)
-    if hasattr(model, "temperature") and state is None:
-        model.temperature.fill_(cfg.temperature if cfg.loss == "class" else 1.0)
+    model.check_size(cfg.size)
     model.to(device).train()
-    centers = bin_centers(model).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    objective = OBJECTIVES[cfg.loss](model, cfg, device)
     steps_per_epoch = max(1, math.ceil(len(data.images) / cfg.batch_size))
     total = cfg.steps or steps_per_epoch * (cfg.epochs or DEFAULT_EPOCHS)
 
     if state is None:
-        prior = empirical_prior(bin_counts(data.images, centers.cpu()), centers.cpu())
+        objective.start(data.images, fine_tune=bool(cfg.init))
         step, history = 0, []
         started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         elapsed0 = 0.0
     else:
-        opt.load_state_dict(state["optimizer"])
-        prior = state["prior"]
+        objective.load(state)
         step, history = state["step"], state["meta"]["history"]
         started, elapsed0 = state["meta"]["started"], state["meta"]["elapsed_s"]
         _set_rng_state(state["rng"], sampler)
-    weights = rebalance_weights(prior, cfg.rebalance).to(device) if cfg.rebalance > 0 else None
     meta = {
         "config": asdict(cfg), "data_sha256": sha, "n_items": len(items),
         "train_files": [it.path for it in train_items], "val_files": [it.path for it in val_items],
@@ -376,46 +502,47 @@ def train(cfg: TrainConfig, resume: bool = False, steps: int | None = None, comm
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
     t0 = time.monotonic()
     bar = tqdm(total=total, initial=step, unit="step", disable=not tty, file=sys.stderr, dynamic_ncols=True)
-    run_loss, run_n, t_last, n_last = 0.0, 0, time.monotonic(), step
+    sums: dict[str, float] = {}
+    run_n, t_last, n_last = 0, time.monotonic(), step
 
     def checkpoint() -> dict:
         meta.update(step=step, epoch=step / steps_per_epoch, elapsed_s=elapsed0 + time.monotonic() - t0)
-        ckpt = {"state_dict": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
-                "prior": prior.cpu(), "rng": _rng_state(sampler), "meta": meta}
+        ckpt = {"state_dict": model.state_dict(), "step": step, "rng": _rng_state(sampler), "meta": meta,
+                **objective.state()}
         save_checkpoint(out, ckpt)
         return ckpt
 
+    def means() -> dict:
+        return {k: v / max(1, run_n) for k, v in sums.items()}
+
     ckpt = None
     while step < total:
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step, total, cfg.lr, cfg.warmup)
+        objective.set_lr(step, total)
         l_norm, ab = lab_batch(sample_batch(data.images, sampler, cfg.batch_size, cfg.size), device)
-        with autocast:
-            loss = compute_loss(model, l_norm, ab, cfg.loss, weights)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        losses = objective.step(l_norm, ab, autocast)
         step += 1
-        lv = float(loss.detach())
-        run_loss, run_n = run_loss + lv, run_n + 1
+        for k, v in losses.items():
+            sums[k] = sums.get(k, 0.0) + v
+        run_n += 1
         if on_step is not None:
-            on_step(step, lv)
+            on_step(step, losses["loss"])
         speed = (step - n_last) * cfg.batch_size / max(1e-9, time.monotonic() - t_last)
-        bar.set_postfix(loss=f"{run_loss / run_n:.4f}", img_s=f"{speed:.1f}", refresh=False)
+        bar.set_postfix(loss=f"{sums['loss'] / run_n:.4f}", img_s=f"{speed:.1f}", refresh=False)
         bar.update(1)
         if cfg.log_every and step % cfg.log_every == 0:
             if not tty:
-                log(f"step {step}/{total} loss {run_loss / run_n:.4f} lr {opt.param_groups[0]['lr']:.2e} {speed:.1f} img/s")
+                log(f"step {step}/{total} " + " ".join(f"{k} {v:.4f}" for k, v in means().items())
+                    + f" lr {objective.lr():.2e} {speed:.1f} img/s")
             t_last, n_last = time.monotonic(), step
         end_epoch = step % steps_per_epoch == 0 or step == total
         if end_epoch:
-            rec = {"step": step, "epoch": round(step / steps_per_epoch, 3), "loss": run_loss / max(1, run_n),
+            rec = {"step": step, "epoch": round(step / steps_per_epoch, 3), **means(),
                    "elapsed_s": round(elapsed0 + time.monotonic() - t0, 1)}
             if val is not None:
                 rec.update(validate(model, val, device))
             history.append(rec)
             log("epoch " + " ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in rec.items()))
-            run_loss, run_n = 0.0, 0
+            sums, run_n = {}, 0
         if end_epoch or (cfg.checkpoint_every and step % cfg.checkpoint_every == 0):
             ckpt = checkpoint()
     bar.close()

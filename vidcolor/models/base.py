@@ -40,6 +40,8 @@ class Colorizer(nn.Module):
     optional_keys: tuple[str, ...] = ()
     #: the model takes user hints itself: ``forward(l_norm, hints_ab=N2HW Lab units, hints_mask=N1HW)``
     takes_hints: bool = False
+    #: ``vidcolor train``'s default loss for it (:data:`vidcolor.options.TRAIN_LOSSES`)
+    train_loss: str = "class"
 
     def check_size(self, size: int) -> int:
         """``--size`` for this model (an OptionError if it cannot take it); the engine calls it."""
