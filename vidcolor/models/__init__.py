@@ -14,7 +14,7 @@ from .registry import (ModelInfo, available, create_model, get_info, load_model,
                        unregister)
 
 # the models: one file each, registering itself on import (adding a model: a file + a line here)
-from . import compact, ddcolor, deoldify, eccv16, pix2pix, siggraph17  # noqa: E402,F401
+from . import chromagan, compact, ddcolor, deoldify, eccv16, pix2pix, siggraph17  # noqa: E402,F401
 
 __all__ = ["Colorizer", "ModelInfo", "register", "unregister", "available", "get_info", "create_model",
            "load_model", "load_weights_into", "DEFAULT_MODEL"]

@@ -22,6 +22,9 @@ from torch import nn
 from ..color import unnormalize_ab
 from ..weights import WeightSpec
 
+#: the first bytes of every HDF5 file (Keras' .h5 checkpoints)
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
 #: where Zhang et al. publish the official PyTorch checkpoints (richzhang/colorization, README)
 ZHANG_RELEASES = "https://colorizers.s3.us-east-2.amazonaws.com/"
 
@@ -42,6 +45,16 @@ class Colorizer(nn.Module):
     takes_hints: bool = False
     #: ``vidcolor train``'s default loss for it (:data:`vidcolor.options.TRAIN_LOSSES`)
     train_loss: str = "class"
+    #: a release that is not a PyTorch checkpoint: the first bytes of its files (e.g.
+    #: :data:`HDF5_SIGNATURE`) and what to call them; :func:`~vidcolor.models.load_weights_into`
+    #: hands such a file to :meth:`load_release_file` instead of reading a state dict
+    release_signature: bytes | None = None
+    release_format: str = ""
+
+    def load_release_file(self, path) -> None:  # pragma: no cover - interface
+        """Fill every parameter and buffer from a file of the release's own format, strictly
+        (a WeightsError naming the file and the offending layers otherwise)."""
+        raise NotImplementedError
 
     def check_size(self, size: int) -> int:
         """``--size`` for this model (an OptionError if it cannot take it); the engine calls it."""

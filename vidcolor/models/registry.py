@@ -101,9 +101,45 @@ def identify(sd: dict) -> list[str]:
     return fits
 
 
+#: how PyTorch checkpoints start: a zip archive (torch >= 1.6) or a pickle (the legacy format)
+TORCH_SIGNATURES = (b"PK\x03\x04", b"\x80")
+
+
+def _head(path: str | os.PathLike, n: int = 16) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read(n)
+    except OSError:
+        return b""      # missing or unreadable: the PyTorch reader says which
+
+
+def _release_weights(model: Colorizer, path: str | os.PathLike) -> bool:
+    """Hand ``path`` to the model's own reader when it is a file of the model's release format
+    (True); refuse one of another model's release format; False: read it as a PyTorch checkpoint."""
+    head = _head(path)
+    sig = getattr(model, "release_signature", None)
+    if sig and head.startswith(sig):
+        model.load_release_file(path)
+        return True
+    if not head or head.startswith(TORCH_SIGNATURES):
+        return False
+    if sig:
+        raise WeightsError(f"{path} is neither a {model.release_format} nor a PyTorch checkpoint")
+    readers = [i.name for i in available() if (s := getattr(i.factory, "release_signature", None))
+               and head.startswith(s)]
+    if readers:
+        raise WeightsError(f"{path} is not a PyTorch checkpoint but a "
+                           f"{getattr(get_info(readers[0]).factory, 'release_format', 'release file')}: "
+                           f"use --model {' or --model '.join(readers)}")
+    return False
+
+
 def load_weights_into(model: Colorizer, path: str | os.PathLike) -> Colorizer:
     """Load a checkpoint strictly; a mismatch names the model, the file and the keys, and the
-    model the file was made for when it is one of ours."""
+    model the file was made for when it is one of ours. A file of the model's release format
+    (:attr:`~vidcolor.models.base.Colorizer.release_signature`) goes to the model's own reader."""
+    if _release_weights(model, path):
+        return model
     sd = W.load_state_dict(path)
     own = model.state_dict()
     missing, unexpected, wrong = _fit({k: tuple(v.shape) for k, v in own.items()}, sd, model.optional_keys)
