@@ -182,7 +182,9 @@ def test_lpips_missing_backbone_is_named(tmp_path, monkeypatch):
         report.parse_metrics("psnr,lpips", lpips_net="vgg")
     warnings = []
     assert "lpips" not in report.parse_metrics(None, warn=warnings.append)
-    assert len(warnings) == 1 and "alexnet-owt-7be5be79.pth" in warnings[0]
+    # one warning per skipped metric: LPIPS, and classify (its AlexNet is the same torchvision file)
+    assert [w.split(":")[0] for w in warnings] == ["LPIPS skipped", "top-1/top-5 skipped"]
+    assert "alexnet-owt-7be5be79.pth" in warnings[0]
     (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
     (tmp_path / "hub" / "checkpoints" / "squeezenet1_1-b8a52dc0.pth").write_bytes(b"")
     assert perceptual.missing_backbone("squeeze") is None
@@ -339,25 +341,30 @@ def test_scorer_chunking_does_not_change_values(photo, noisy, monkeypatch):
 # --- the registry: a metric is added in one place -------------------------------------
 
 def test_registry_keeps_the_reports_layout():
-    assert registry.names() == ["psnr", "ssim", "lpips", "deltae2000", "colorfulness", "auc", "warp_error", "cdc"]
+    assert registry.names() == ["psnr", "ssim", "lpips", "deltae2000", "colorfulness", "auc", "classify", "warp_error",
+                                "cdc"]
     assert registry.names("temporal") == ["warp_error", "cdc"]
     assert registry.get("cdc").columns == ("cdc_d1", "cdc_d2", "cdc_d4")
     assert registry.get("colorfulness").columns == ("colorfulness", "colorfulness_reference")
-    assert [m.name for m in registry.all() if m.worst == "low"] == ["psnr", "ssim", "auc"]
+    assert registry.get("classify").columns == ("top1", "top5")
+    assert [m.name for m in registry.all() if m.worst == "low"] == ["psnr", "ssim", "auc", "classify"]
     assert [m.name for m in registry.all() if m.worst is None] == ["colorfulness"]
     assert [m.name for m in registry.all() if m.needs_motion] == ["warp_error"]
     from vidcolor.evaluate import table_columns
 
     assert table_columns() == [("psnr", "PSNR", "{:.2f}"), ("ssim", "SSIM", "{:.4f}"), ("lpips", "LPIPS", "{:.4f}"),
                                ("deltae2000", "dE00", "{:.2f}"), ("auc", "AuC", "{:.4f}"),
-                               ("colorfulness", "colorful", "{:.1f}"), ("warp_error", "warp err", "{:.5f}"),
+                               ("colorfulness", "colorful", "{:.1f}"), ("top1", "top-1", "{:.3f}"),
+                               ("top5", "top-5", "{:.3f}"), ("warp_error", "warp err", "{:.5f}"),
                                ("cdc", "CDC", "{:.5f}")]
     assert registry.help_text() == (
-        "Comma-separated: psnr, ssim, lpips, deltae2000, colorfulness, auc, warp_error, cdc, or all "
-        "(default; lpips skipped with a warning when its backbone weights are not cached).")
+        "Comma-separated: psnr, ssim, lpips, deltae2000, colorfulness, auc, classify, warp_error, cdc, or all "
+        "(default; lpips skipped with a warning when its backbone weights are not cached; classify skipped with a "
+        "warning when its classifier weights are not cached).")
     s = report.settings_for(registry.names(), lpips_net="vgg")
     assert list(s) == ["metrics", "device", "rgb_scale", *registry.names(), "non_finite"]
     assert s["lpips"]["net"] == "vgg" and s["auc"]["thresholds"] == "0..150 ab units, step 1"
+    assert s["classify"]["classifier"] == "alexnet" and s["classify"]["file"] == "alexnet-owt-7be5be79.pth"
     with pytest.raises(KeyError, match="fid"):
         registry.get("fid")
 

@@ -450,6 +450,17 @@ def _metrics_option(f):
     return click.option("--metrics", "metric_list", default=None, cls=_LazyHelp, help_from=_metrics_help)(f)
 
 
+def _classify_option(f):
+    return click.option(
+        "--classify", "classify", type=click.Choice(O.CLASSIFIERS), is_flag=False, flag_value=O.CLASSIFIER,
+        default=None, metavar="[NET]",
+        help=f"Add classification accuracy: top-1/top-5 agreement of an ImageNet classifier "
+             f"({', '.join(O.CLASSIFIERS)}; default {O.CLASSIFIER}) between each output and its original "
+             "(Zhang et al. 2016). Its torchvision "
+             "weights must be in the torch hub cache (never downloaded): an error here when they are not, while "
+             "--metrics all includes it only when they are.")(f)
+
+
 @main.command("metrics")
 @click.argument("reference", type=click.Path())
 @click.argument("candidate", type=click.Path())
@@ -460,16 +471,18 @@ def _metrics_option(f):
 @click.option("--report", "report_path", type=click.Path(dir_okay=False), default=None, help=_REPORT_HELP)
 @click.option("--resize", is_flag=True, help="Resize candidate frames to the reference size instead of failing.")
 @click.option("--lpips-net", type=click.Choice(O.LPIPS_NETS), default=O.LPIPS_NET, show_default=True)
+@_classify_option
 @click.option("--device", default=O.DEVICE, show_default=True, help=_DEVICE_HELP)
 @click.option("--batch-size", type=int, default=O.BATCH_SIZE, show_default=True, help="Frames scored per batch.")
-def metrics_cmd(reference, candidate, metric_list, json_path, csv_path, report_path, resize, lpips_net, device,
-                batch_size):
+def metrics_cmd(reference, candidate, metric_list, json_path, csv_path, report_path, resize, lpips_net, classify,
+                device, batch_size):
     """Score CANDIDATE against REFERENCE frame by frame (videos, image folders or photos).
 
     PSNR, SSIM (Gaussian sigma 1.5, population covariance), LPIPS, mean CIEDE2000,
-    colorfulness, ab AuC, and the temporal warp error (OpenCV DIS flow on the
-    reference) and CDC. Prints mean and median; --json/--csv hold every frame; --report
-    draws them, with the worst frames and a contact sheet (see `vidcolor report`).
+    colorfulness, ab AuC, classification accuracy (top-1/top-5, see --classify), and the
+    temporal warp error (OpenCV DIS flow on the reference) and CDC. Prints mean and median;
+    --json/--csv hold every frame; --report draws them, with the worst frames and a
+    contact sheet (see `vidcolor report`).
     """
     from .media.files import write_json
     from .metrics import report
@@ -477,7 +490,7 @@ def metrics_cmd(reference, candidate, metric_list, json_path, csv_path, report_p
     _report_paths([json_path, csv_path], [reference, candidate], html=report_path)
     O.check_batch_size(batch_size)
     rep = report.compare(reference, candidate, metrics=metric_list, resize=resize, device=device,
-                         lpips_net=lpips_net, batch_size=batch_size, warn=_notify)
+                         lpips_net=lpips_net, batch_size=batch_size, warn=_notify, classify=classify)
     click.echo(f"{len(rep['frames'])} frames: {candidate} vs {reference}")
     for line in report.format_summary(rep["summary"]):
         click.echo(line)
@@ -504,6 +517,7 @@ def metrics_cmd(reference, candidate, metric_list, json_path, csv_path, report_p
               help=f"0..1 (exclusive), how strongly colors are smoothed (default {O.TEMPORAL_STRENGTH}).")
 @_metrics_option
 @click.option("--lpips-net", type=click.Choice(O.LPIPS_NETS), default=O.LPIPS_NET, show_default=True)
+@_classify_option
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Write summaries as JSON.")
 @click.option("--markdown", "md_path", type=click.Path(dir_okay=False), default=None, help="Write a Markdown table.")
 @click.option("--contact-sheet", type=click.Path(dir_okay=False), default=None,
@@ -511,7 +525,7 @@ def metrics_cmd(reference, candidate, metric_list, json_path, csv_path, report_p
 @click.option("--sheet-frames", type=int, default=O.SHEET_FRAMES, show_default=True, help="Frames on the contact sheet.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False), default=None, help=_REPORT_HELP)
 def eval_cmd(inputs, models, weights_files, batch_size, device, size, temporal, temporal_strength, metric_list,
-             lpips_net, json_path, md_path, contact_sheet, sheet_frames, report_path):
+             lpips_net, classify, json_path, md_path, contact_sheet, sheet_frames, report_path):
     """Evaluate colorizers on color INPUTS (videos, image folders): gray in, originals as ground truth.
 
     Each input is converted to gray (L kept, ab = 0), colorized by every --model
@@ -528,7 +542,8 @@ def eval_cmd(inputs, models, weights_files, batch_size, device, size, temporal, 
     t0 = time.perf_counter()
     res = evaluate(list(inputs), list(models), list(weights_files), metrics=metric_list, batch_size=batch_size,
                    device=device, size=size, temporal=temporal, temporal_strength=temporal_strength,
-                   lpips_net=lpips_net, contact_sheet=contact_sheet, sheet_frames=sheet_frames, warn=_notify)
+                   lpips_net=lpips_net, contact_sheet=contact_sheet, sheet_frames=sheet_frames, warn=_notify,
+                   classify=classify)
     click.echo(format_table(res))
     if json_path:
         write_json(json_path, res)

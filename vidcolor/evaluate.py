@@ -30,6 +30,7 @@ from vidcolor.metrics.report import (
     ReferenceMotion,
     Scorer,
     asks_temporal,
+    classify_options,
     load_models,
     parse_metrics,
     settings_for,
@@ -55,7 +56,8 @@ def evaluate(inputs: Sequence[str | os.PathLike], models: Sequence[str], weights
              size: int | None = options.SIZE, temporal: str = options.EVAL_TEMPORAL,
              temporal_strength: float | None = None, lpips_net: str = options.LPIPS_NET,
              contact_sheet: str | os.PathLike | None = None, sheet_frames: int = options.SHEET_FRAMES,
-             warn: Callable[[str], None] | None = None, on_batch: Callable[[int], None] | None = None) -> dict:
+             warn: Callable[[str], None] | None = None, on_batch: Callable[[int], None] | None = None,
+             classify: str | bool | None = None) -> dict:
     """Run the protocol; returns ``{"kind": "eval", "models": {NAME: {"summary": ..., ...}},
     "images": {...}, "settings": {...}}``.
 
@@ -67,7 +69,10 @@ def evaluate(inputs: Sequence[str | os.PathLike], models: Sequence[str], weights
     frames of the primary metric (:func:`~vidcolor.metrics.gallery.primary_metric`) as
     gray | output | original thumbnails; ``contact_sheet``, the sheet of the first input
     (base64 JPEG). ``contact_sheet`` (a path) also writes the sheet as an image.
-    ``size`` None: each model at its own input size.
+    ``size`` None: each model at its own input size. ``classify``: a classifier name
+    (:data:`~vidcolor.options.CLASSIFIERS`; True: the default) asks for the classification
+    accuracy with it, so that missing weights are an error; None: it is computed with the
+    default classifier when ``metrics`` includes it (``all`` does when its weights are cached).
     """
     if not inputs:
         raise OptionError("give at least one color video or image folder to evaluate")
@@ -83,9 +88,10 @@ def evaluate(inputs: Sequence[str | os.PathLike], models: Sequence[str], weights
         check_output(contact_sheet, inputs, report=True)
     _temporal.check(temporal, temporal_strength)  # bad values fail before any model is loaded
     dev = resolve_device(device)
-    names = parse_metrics(metrics, lpips_net, warn)
+    classifier, require = classify_options(classify)
+    names = parse_metrics(metrics, lpips_net, warn, classifier, require)
     explicit_temporal = asks_temporal(metrics)
-    metric_models = load_models(names, dev, lpips_net)
+    metric_models = load_models(names, dev, lpips_net, classifier)
     labels = model_labels(models)
     engines = {}
     for label, name, w in zip(labels, models, weights or [None] * len(models)):
@@ -147,7 +153,7 @@ def evaluate(inputs: Sequence[str | os.PathLike], models: Sequence[str], weights
             entry["model"] = models[labels.index(label)]
             entry["weights"] = str(weights[labels.index(label)]) if weights else "catalogue"
         result["models"][label] = entry
-    settings = settings_for(scorers[GRAY].metrics, lpips_net, dev)
+    settings = settings_for(scorers[GRAY].metrics, lpips_net, dev, classifier)
     sizes = {label: eng.size for label, eng in engines.items()}
     settings.update({"inputs": [str(p) for p in inputs], "batch_size": batch_size,
                      "size": next(iter(sizes.values())) if len(set(sizes.values())) == 1 else sizes,
@@ -163,32 +169,34 @@ def evaluate(inputs: Sequence[str | os.PathLike], models: Sequence[str], weights
 
 
 def table_columns() -> list[tuple[str, str, str]]:
-    """The metric columns of the table, from the registry in table order: (summary key, header, format)."""
-    return [(m.name, m.header, m.fmt) for m in registry.table_metrics()]
+    """The metric columns of the table, from the registry in table order: (summary key, header, format).
+    A metric with ``column_headers`` (classify: top-1, top-5) has a column for each."""
+    return [(key, header, m.fmt) for m in registry.table_metrics() for key, header in m.table_cells()]
 
 
 def table(result: dict, stat: str = "mean") -> tuple[list[str], list[list[str]]]:
     """Header and one row per model, then ``original`` with the originals' own values.
 
-    A metric's cell is its summary entry under its name: the protocol value (``value``,
-    as CDC) or else ``stat`` (``"mean"`` or ``"median"`` over frames); metrics with a
-    ``reference_column`` (colorfulness) fill the ``original`` row with that column's
-    ``stat``.
+    A metric's cell is its summary entry under its name (or, for a metric with
+    ``column_headers``, one cell per such column, as classify's top-1 and top-5): the
+    protocol value (``value``, as CDC) or else ``stat`` (``"mean"`` or ``"median"`` over
+    frames); metrics with a ``reference_column`` (colorfulness) fill the ``original`` row
+    with that column's ``stat``.
     """
     first = next(iter(result["models"].values()))["summary"]
-    cols = [m for m in registry.table_metrics() if m.name in first]
-    header = ["model", *[m.header for m in cols], "frames"]
+    cols = [(m, key, head) for m in registry.table_metrics() for key, head in m.table_cells() if key in first]
+    header = ["model", *[head for _, _, head in cols], "frames"]
     rows = []
     for label, entry in result["models"].items():
         cells = [label]
-        for m in cols:
-            s = entry["summary"][m.name]
+        for m, key, _ in cols:
+            s = entry["summary"][key]
             v = s["value"] if "value" in s else s[stat]
             cells.append("-" if v is None else m.fmt.format(v))
         rows.append(cells + [str(entry["frames"])])
-    refs = {m.name: first[m.reference_column][stat] for m in cols if m.reference_column in first}
+    refs = {key: first[m.reference_column][stat] for m, key, _ in cols if m.reference_column in first}
     if refs:
-        rows.append(["original", *["-" if refs.get(m.name) is None else m.fmt.format(refs[m.name]) for m in cols],
+        rows.append(["original", *["-" if refs.get(key) is None else m.fmt.format(refs[key]) for m, key, _ in cols],
                      "-"])
     return header, rows
 
@@ -219,7 +227,9 @@ def format_markdown(result: dict) -> str:
         *["| " + " | ".join(r) + " |" for r in rows],
         "",
         "Means over frames; CDC is the protocol value (mean over dilations 1, 2, 4). "
-        "`gray` is the input itself (ab = 0); `original` gives the originals' colorfulness.",
+        "`gray` is the input itself (ab = 0); `original` gives the originals' colorfulness."
+        + (" top-1/top-5: share of frames where the classifier's top-1 class on the original is its top-1 "
+           "class on the output (is among its top 5)." if "top1" in next(iter(result["models"].values()))["summary"] else ""),
         "",
         "Settings:",
         "",

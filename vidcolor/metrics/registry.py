@@ -80,10 +80,13 @@ class Metric:
     header, fmt: the `eval` table's column header (default ``name``) and the format of
         its value, the summary entry under ``name``: its ``value`` (a protocol value
         from :meth:`TemporalMetric.summary`) or else its ``mean``.
+    column_headers: ``{column: header}``: the `eval` table shows these columns, each under
+        its own header (``{"top1": "top-1", "top5": "top-5"}``), instead of the one entry
+        under ``name``; ``header`` then names the metric in messages and plots.
     worst: which values are the worst frames in the summary: ``"high"`` (errors,
         distances), ``"low"`` (scores) or None (no worst-frames list).
     settings: how it is computed, written into every report: a dict, or a function of
-        the run's options (``{"lpips_net": ...}``) returning one.
+        the run's options (``{"lpips_net": ..., "classifier": ...}``) returning one.
     consumes: image metrics: ``"rgb"``, ``"lab"`` or ``"ab"``.
     order, table_order: sort keys of :func:`names` and of the `eval` table
         (``table_order`` defaults to ``order``; ties keep registration order).
@@ -101,6 +104,7 @@ class Metric:
     compute: Callable
     columns: tuple[str, ...] = ()
     header: str = ""
+    column_headers: Mapping[str, str] = field(default_factory=dict)
     fmt: str = "{:.4f}"
     worst: str | None = "high"
     settings: Mapping | Callable[[Mapping], dict] = field(default_factory=dict)
@@ -127,6 +131,10 @@ class Metric:
             object.__setattr__(self, "table_order", self.order)
         if len(set(self.columns)) != len(self.columns) or set(self.columns) & set(RESERVED_COLUMNS):
             raise ValueError(f"metric {self.name}: columns {self.columns} repeat or use {RESERVED_COLUMNS}")
+        if set(self.column_headers) - set(self.columns):
+            raise ValueError(f"metric {self.name}: column_headers {sorted(self.column_headers)} name columns it "
+                             f"does not have {self.columns}")
+        object.__setattr__(self, "column_headers", dict(self.column_headers))
         if self.reference_column is not None and self.reference_column not in self.columns:
             raise ValueError(f"metric {self.name}: reference_column {self.reference_column!r} is not a column")
 
@@ -134,6 +142,10 @@ class Metric:
     def needs_motion(self) -> bool:
         """Whether the metric needs the reference's optical flow (temporal metrics)."""
         return self.kind == "temporal" and bool(getattr(self.compute, "needs_motion", False))
+
+    def table_cells(self) -> list[tuple[str, str]]:
+        """The metric's cells in the `eval` table: ``(summary key, header)``, in order."""
+        return list(self.column_headers.items()) or [(self.name, self.header)]
 
     def settings_for(self, options: Mapping) -> dict:
         """The report's settings entry for this metric (a fresh dict)."""

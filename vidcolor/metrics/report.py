@@ -30,7 +30,8 @@ import numpy as np
 import torch
 
 from vidcolor import color
-from vidcolor.options import BATCH_SIZE, DEVICE, LPIPS_NET, SHEET_FRAMES, WORST_FRAMES
+from vidcolor.options import (BATCH_SIZE, CLASSIFIER, CLASSIFIERS, DEVICE, LPIPS_NET, SHEET_FRAMES, WORST_FRAMES,
+                              check_choice)
 from vidcolor.errors import InputError, OptionError, WeightsError
 from vidcolor.media import open_source, to_uint8
 from vidcolor.media.files import atomic_path, finite
@@ -41,14 +42,24 @@ from vidcolor.metrics.gallery import ContactSheet, WorstFrames, frame_id, primar
 CHUNK_PIXELS = 2_100_000  # one 1080p frame per image-metric call
 
 
-def metric_options(lpips_net: str = LPIPS_NET) -> dict:
+def metric_options(lpips_net: str = LPIPS_NET, classifier: str = CLASSIFIER) -> dict:
     """The run's options the metrics' hooks read (``settings``, ``load``, ``missing``)."""
-    return {"lpips_net": lpips_net}
+    check_choice("classifier (--classify)", classifier, CLASSIFIERS)
+    return {"lpips_net": lpips_net, "classifier": classifier}
 
 
-def parse_metrics(spec: str | None, lpips_net: str = LPIPS_NET, warn: Callable[[str], None] | None = None) -> list[str]:
+def classify_options(classify: str | bool | None) -> tuple[str, tuple[str, ...]]:
+    """``--classify [NET]`` (None: not given; True: the default classifier) -> (the
+    classifier, the metrics it asks for by name: ``("classify",)`` when given)."""
+    if classify is None or classify is False:
+        return CLASSIFIER, ()
+    return (CLASSIFIER if classify is True else classify), ("classify",)
+
+
+def parse_metrics(spec: str | None, lpips_net: str = LPIPS_NET, warn: Callable[[str], None] | None = None,
+                  classifier: str = CLASSIFIER, require: Iterable[str] = ()) -> list[str]:
     """``--metrics`` (comma-separated names or ``all``; default all) -> the metrics to compute,
-    in the registry's order.
+    in the registry's order; ``require``: metrics asked for by name besides (``--classify``).
 
     A metric whose weights are missing (LPIPS without its backbone) is dropped with a
     one-line warning when it was not asked for by name; asked for by name, that is a
@@ -57,20 +68,22 @@ def parse_metrics(spec: str | None, lpips_net: str = LPIPS_NET, warn: Callable[[
     known = registry.names()
     explicit = bool(spec) and spec.strip().lower() != "all"
     names = [m.strip().lower() for m in spec.split(",") if m.strip()] if explicit else list(known)
+    required = [m.strip().lower() for m in require]
+    asked = set(names if explicit else ()) | set(required)
+    names += [m for m in required if m not in names]
     unknown = [m for m in names if m not in known]
     if unknown:
         raise OptionError(f"unknown metric(s) {', '.join(unknown)}; choose from {', '.join(known)} or all")
-    options = metric_options(lpips_net)
-    for metric in registry.all():
-        if metric.name not in names or metric.missing is None:
-            continue
-        missing = metric.missing(options)
-        if missing and explicit:
-            raise WeightsError(missing)
-        if missing:
+    options = metric_options(lpips_net, classifier)
+    missing = {m.name: m.missing(options) for m in registry.all() if m.name in names and m.missing is not None}
+    for name, msg in missing.items():  # an error comes before any warning
+        if msg and name in asked:
+            raise WeightsError(msg)
+    for name, msg in missing.items():
+        if msg:
             if warn:
-                warn(f"{metric.header} skipped: {missing}")
-            names.remove(metric.name)
+                warn(f"{registry.get(name).header} skipped: {msg}")
+            names.remove(name)
     return [m for m in known if m in names]
 
 
@@ -84,11 +97,12 @@ def temporal_names() -> str:
     return ", ".join(registry.names("temporal"))
 
 
-def settings_for(metrics: list[str], lpips_net: str = LPIPS_NET, device: str = "cpu") -> dict:
+def settings_for(metrics: list[str], lpips_net: str = LPIPS_NET, device: str = "cpu",
+                 classifier: str = CLASSIFIER) -> dict:
     """How each metric was computed (written into every report): each metric's
     ``settings`` under its name, in the registry's order."""
     s: dict = {"metrics": list(metrics), "device": str(device), "rgb_scale": "8-bit (data range 255)"}
-    options = metric_options(lpips_net)
+    options = metric_options(lpips_net, classifier)
     for metric in registry.all():
         if metric.name in metrics:
             s[metric.name] = metric.settings_for(options)
@@ -96,10 +110,11 @@ def settings_for(metrics: list[str], lpips_net: str = LPIPS_NET, device: str = "
     return s
 
 
-def load_models(metrics: list[str], device: torch.device | str = "cpu", lpips_net: str = LPIPS_NET) -> dict:
+def load_models(metrics: list[str], device: torch.device | str = "cpu", lpips_net: str = LPIPS_NET,
+                classifier: str = CLASSIFIER) -> dict:
     """The model objects the metrics need (their ``load`` hook): ``{metric: model}``,
     built once per run and shared by every :class:`Scorer`."""
-    options = metric_options(lpips_net)
+    options = metric_options(lpips_net, classifier)
     return {m.name: m.load(options, device) for m in registry.all() if m.name in metrics and m.load is not None}
 
 
@@ -307,8 +322,12 @@ def pair_batches(ref_frames: Iterable, cand_frames: Iterable, batch_size: int, r
 def compare(reference: str | os.PathLike, candidate: str | os.PathLike, metrics: str | None = None,
             resize: bool = False, device: str = DEVICE, lpips_net: str = LPIPS_NET,
             batch_size: int = BATCH_SIZE,
-            warn: Callable[[str], None] | None = None) -> dict:
+            warn: Callable[[str], None] | None = None, classify: str | bool | None = None) -> dict:
     """Score CANDIDATE against REFERENCE frame by frame (``vidcolor metrics``).
+
+    ``classify``: a classifier name (:data:`~vidcolor.options.CLASSIFIERS`, True: the
+    default) asks for the ``classify`` metric with it, so that missing weights are an
+    error; None: ``classify`` runs with the default classifier when ``metrics`` includes it.
 
     Returns ``{"kind": "metrics", "frames": [...], "summary": {...}, "images": {...},
     "settings": {...}}``. ``images``: ``worst``, the :data:`WORST_FRAMES` worst frames of
@@ -317,8 +336,9 @@ def compare(reference: str | os.PathLike, candidate: str | os.PathLike, metrics:
     spaced frames (base64 JPEG, :mod:`vidcolor.metrics.gallery`).
     """
     dev = resolve_device(device)
-    names = parse_metrics(metrics, lpips_net, warn)
-    models = load_models(names, dev, lpips_net)
+    classifier, require = classify_options(classify)
+    names = parse_metrics(metrics, lpips_net, warn, classifier, require)
+    models = load_models(names, dev, lpips_net, classifier)
     explicit_temporal = asks_temporal(metrics)
     with open_source(reference) as ref, open_source(candidate) as cand:
         exact = ref.kind != "video" and cand.kind != "video"  # a video's frame count may be an estimate
@@ -347,7 +367,7 @@ def compare(reference: str | os.PathLike, candidate: str | os.PathLike, metrics:
                 worst.offer(rows, cands, refs)
             sheet.add_batch(frames, {"candidate": cands}, device=dev)
         rows = scorer.rows
-        settings = settings_for(scorer.metrics, lpips_net, dev)
+        settings = settings_for(scorer.metrics, lpips_net, dev, classifier)
         settings.update({"reference": str(reference), "candidate": str(candidate), "resize": resize,
                          "frames": len(rows)})
         images = {"worst": worst.images() if worst else [], "contact_sheet": sheet.encoded()}

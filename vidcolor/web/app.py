@@ -329,12 +329,15 @@ def serve(host: str = options.WEB_HOST, port: int = options.WEB_PORT, notify=pri
                "upload and run jobs (there is no login); use 127.0.0.1 unless that is what you want")
     app = create_app(**app_options)
     server = create_server(app, host=host, port=port, threads=8)
-    notify(f"web app on http://{'localhost' if loopback else host}:{server.effective_port}/ "
-           f"(data in {Path(app_options.get('data', options.WEB_DATA)).resolve()}); Ctrl-C stops it")
+
     def stop(signum, frame):
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, stop)          # kill: like Ctrl-C, running jobs leave no partial file
+    # kill: like Ctrl-C, running jobs leave no partial file; installed before the line announcing the
+    # server, so a SIGTERM sent as soon as that line appears is handled too
+    signal.signal(signal.SIGTERM, stop)
+    notify(f"web app on http://{'localhost' if loopback else host}:{server.effective_port}/ "
+           f"(data in {Path(app_options.get('data', options.WEB_DATA)).resolve()}); Ctrl-C stops it")
     try:
         server.run()
     except KeyboardInterrupt:
