@@ -228,6 +228,10 @@ class ClassObjective:
     its decoded mean). Its checkpoint part: ``optimizer`` and the empirical ab ``prior``."""
 
     def __init__(self, model, cfg: TrainConfig, device: torch.device) -> None:
+        if not hasattr(model, "logits"):
+            own = f"; train {cfg.model} with --loss {model.train_loss}" if model.train_loss != cfg.loss else ""
+            raise OptionError(f"--model {cfg.model} is not a classification colorizer with ab bins: --loss {cfg.loss} "
+                              f"trains compact, or eccv16 with --init{own}")
         if not hasattr(model, "ab_centers") and not cfg.init:
             raise OptionError(f"--model {cfg.model} is fine-tuned from its released weights (they hold its ab bins): "
                               "pass --init PATH")
