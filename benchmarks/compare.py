@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from vidcolor import weights as W  # noqa: E402
-from vidcolor.evaluate import GRAY, evaluate  # noqa: E402
+from vidcolor.evaluate import GRAY, evaluate, markdown_table  # noqa: E402
 from vidcolor.metrics.html import write_result  # noqa: E402
 from vidcolor.models import available  # noqa: E402
 
@@ -79,11 +79,6 @@ def table(result: dict, source: str | None = None) -> tuple[list[str], list[list
     return header, rows
 
 
-def markdown(header: list[str], rows: list[list[str]]) -> str:
-    return "\n".join(["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|",
-                      *["| " + " | ".join(r) + " |" for r in rows]])
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", default=str(DATA), help="Folder holding the evaluation sets.")
@@ -120,7 +115,7 @@ def main() -> int:
     header, rows = table(result)
     n = result["models"][GRAY]["frames"]
     lines = [f"Pooled over {n} photos of {', '.join(a.sets.split(','))} (means; `gray`: the input itself). "
-             f"{seconds:.0f} s on {platform.machine()}, {a.device}.", "", markdown(header, rows), ""]
+             f"{seconds:.0f} s on {platform.machine()}, {a.device}.", "", markdown_table(header, rows), ""]
     if missing:
         lines += [f"Not evaluated (no weights on this machine): {', '.join(missing)}.", ""]
     skipped = [w for w in warnings if " skipped: " in w]
@@ -128,7 +123,7 @@ def main() -> int:
         lines += ["Not computed here: " + "; ".join(skipped), ""]
     for s in a.sets.split(","):
         h, r = table(result, str(Path(a.data) / s))
-        lines += [f"**{s}**", "", markdown(h, r), ""]
+        lines += [f"**{s}**", "", markdown_table(h, r), ""]
     text = "\n".join(lines)
     print(text)
     if a.markdown:

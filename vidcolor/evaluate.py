@@ -201,15 +201,25 @@ def table(result: dict, stat: str = "mean") -> tuple[list[str], list[list[str]]]
     return header, rows
 
 
-def format_table(result: dict) -> str:
-    """Plain-text table for the terminal."""
-    header, rows = table(result)
+def text_table(header: list[str], rows: list[list[str]]) -> str:
+    """Aligned plain text: the first column left-aligned, the others right-aligned."""
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
 
     def fmt(r: list[str]) -> str:
         return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
 
     return "\n".join([fmt(header), *map(fmt, rows)])
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    """A Markdown (GitHub) table."""
+    return "\n".join(["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|",
+                      *["| " + " | ".join(r) + " |" for r in rows]])
+
+
+def format_table(result: dict) -> str:
+    """Plain-text table for the terminal."""
+    return text_table(*table(result))
 
 
 def format_markdown(result: dict) -> str:
@@ -222,9 +232,7 @@ def format_markdown(result: dict) -> str:
         f"Inputs: {', '.join(s['inputs'])} ({s['frames']} frames); model size {s['size']}, temporal {s['temporal']}; "
         f"{s['seconds']:.1f} s on {s['device']}.",
         "",
-        "| " + " | ".join(header) + " |",
-        "|" + "|".join("---" for _ in header) + "|",
-        *["| " + " | ".join(r) + " |" for r in rows],
+        markdown_table(header, rows),
         "",
         "Means over frames; CDC is the protocol value (mean over dilations 1, 2, 4). "
         "`gray` is the input itself (ab = 0); `original` gives the originals' colorfulness."

@@ -379,13 +379,8 @@ def table(result: dict) -> tuple[list[str], list[list[str]]]:
 
 
 def format_table(result: dict) -> str:
-    header, rows = table(result)
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-
-    def fmt(r: list[str]) -> str:
-        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
-
-    return "\n".join([fmt(header), *map(fmt, rows)])
+    from .evaluate import text_table
+    return text_table(*table(result))
 
 
 def write_score(result: dict, path: str | os.PathLike) -> Path:

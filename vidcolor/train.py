@@ -1,4 +1,4 @@
-"""Train or fine-tune a classification colorizer on folders of color images, videos or manifests.
+"""Train or fine-tune a colorizer on folders of color images, videos or manifests.
 
 ``train(TrainConfig(data=[...], output="run.pt"))`` is what ``vidcolor train``
 runs. The data are decoded once, resized so their short side is
@@ -6,7 +6,10 @@ runs. The data are decoded once, resized so their short side is
 random ``size`` x ``size`` crops with random horizontal flips (one seeded
 generator), converts it to Lab on the device and minimizes the loss of Zhang
 et al. (2016) (:func:`vidcolor.models.abbins.rebalanced_ce`) or, with
-``loss="l1"``, an L1 regression of the decoded mean ab. Each epoch ends with a
+``loss="l1"``, an L1 regression of the decoded mean ab; ``--model pix2pix`` trains with
+``loss="cgan"``, the conditional GAN of Isola et al. (2017) (:class:`GanObjective`: the generator
+against its PatchGAN, L1 + adversarial). One loop serves both: an objective owns its
+optimizers, learning-rate schedule and checkpoint part. Each epoch ends with a
 validation pass (AuC, colorfulness, PSNR, next to the gray baseline) and an
 atomic checkpoint (``tmp`` + ``os.replace``) that holds everything needed to
 resume bit for bit (model, optimizer, step, all RNG states) and to reproduce
